@@ -1,0 +1,473 @@
+"""The params.yaml schema: load, validate and type every tunable before any stage does work.
+
+Every error is one :class:`ParamsError` whose message names the offending key and what is allowed,
+so a typo in params.yaml stops a stage before it writes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATASETS = ("mnist5k", "digits", "mnist", "fashion_mnist", "kmnist", "cifar10")
+FAMILIES = ("ae", "dae", "vae", "dvae")
+DENOISING_FAMILIES = ("dae", "dvae")
+VARIATIONAL_FAMILIES = ("vae", "dvae")
+ARCHS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
+DEVICES = ("auto", "cpu", "cuda")
+BINARIZE = ("none", "dynamic")
+SAMPLERS = ("prior", "gmm", "chain")
+# Which families each sampler applies to (DESIGN.md: samplers).
+SAMPLER_FAMILIES = {
+    "prior": VARIATIONAL_FAMILIES,
+    "gmm": FAMILIES,
+    "chain": DENOISING_FAMILIES,
+}
+DEFAULT_NOISE_GRID = {
+    "gaussian": (0.0, 0.1, 0.2, 0.3, 0.5, 0.75),
+    "masking": (0.0, 0.1, 0.25, 0.4, 0.6, 0.8),
+    "salt_pepper": (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
+}
+DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64)}
+# Allowed corruption level per kind: sigma for gaussian, a pixel fraction for the others.
+NOISE_LEVEL_RANGE = {"gaussian": (0.0, 1.0), "masking": (0.0, 1.0), "salt_pepper": (0.0, 1.0)}
+
+
+class ParamsError(ValueError):
+    """A params.yaml value that is missing, mistyped or out of range."""
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    kind: str
+    level: float
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One model variant: everything needed to build and train it, by name."""
+
+    name: str
+    family: str
+    arch: str
+    latent_dim: int
+    hidden: tuple[int, ...]
+    beta: float = 1.0
+    likelihood: str = "bernoulli"
+    obs_std: float = 0.1
+    noise: NoiseSpec | None = None
+    binarize: str = "none"
+
+    @property
+    def is_variational(self) -> bool:
+        return self.family in VARIATIONAL_FAMILIES
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, so a checkpoint holding it loads with ``weights_only=True``."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "family": self.family,
+            "arch": self.arch,
+            "latent_dim": self.latent_dim,
+            "hidden": list(self.hidden),
+            "beta": self.beta,
+            "likelihood": self.likelihood,
+            "obs_std": self.obs_std,
+            "binarize": self.binarize,
+        }
+        if self.noise is not None:
+            out["noise"] = {"kind": self.noise.kind, "level": self.noise.level}
+        return out
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    split_seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    download_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """DAE Markov chain sampler (Bengio et al. 2013): parallel chains from uniform noise."""
+
+    chains: int = 100
+    burn_in: int = 50
+    thin: int = 5
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    seed: int = 1234  # corruption draws, samplers, binarisation: identical for every model
+    batch_size: int = 500
+    noise_grid: dict[str, tuple[float, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_NOISE_GRID)
+    )
+    samplers: tuple[str, ...] = SAMPLERS
+    gmm_components: int = 10
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    importance_samples: int = 1000
+    grid_images: int = 64
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    """The per-dataset CNN classifier whose features define sample-quality metrics."""
+
+    seed: int = 0
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    datasets: tuple[str, ...]
+    variants: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig
+    train: TrainConfig
+    run: RunConfig
+    variants: dict[str, VariantSpec] = field(default_factory=dict)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+
+    def variant(self, name: str) -> VariantSpec:
+        if name not in self.variants:
+            raise ParamsError(
+                f"variant {name!r} is not defined in 'variants'; defined: {_names(self.variants)}"
+            )
+        return self.variants[name]
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise ParamsError naming the first bad key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from err
+    try:
+        return parse_params(raw)
+    except ParamsError as err:
+        raise ParamsError(f"{path}: {err}") from None
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate an already-parsed params mapping (see :func:`load_params`)."""
+    root = _mapping(raw, "the top level")
+    _check_keys(
+        root,
+        "the top level",
+        required=("run", "variants"),
+        optional=("data", "train", "evaluate", "evaluator"),
+    )
+    variants_raw = _mapping(root["variants"], "variants")
+    if not variants_raw:
+        raise ParamsError("variants: at least one variant must be defined")
+    variants = {name: _parse_variant(str(name), spec) for name, spec in variants_raw.items()}
+    return Params(
+        data=_parse_data(root.get("data", {})),
+        train=_parse_train(root.get("train", {})),
+        run=_parse_run(root["run"], variants),
+        variants=variants,
+        evaluate=_parse_evaluate(root.get("evaluate", {})),
+        evaluator=_parse_evaluator(root.get("evaluator", {})),
+    )
+
+
+def _parse_data(raw: Any) -> DataConfig:
+    node = _mapping(raw, "data")
+    _check_keys(node, "data", optional=tuple(DataConfig.__dataclass_fields__))
+    default = DataConfig()
+    val = _fraction(node, "data.val_fraction", default.val_fraction)
+    test = _fraction(node, "data.test_fraction", default.test_fraction)
+    if val + test >= 1:
+        raise ParamsError(
+            f"data.val_fraction + data.test_fraction must be below 1 (got {val} + {test})"
+        )
+    return DataConfig(
+        split_seed=_int(node, "data.split_seed", default.split_seed, minimum=0),
+        val_fraction=val,
+        test_fraction=test,
+        download_timeout_s=_positive_float(
+            node, "data.download_timeout_s", default.download_timeout_s
+        ),
+    )
+
+
+def _parse_train(raw: Any) -> TrainConfig:
+    node = _mapping(raw, "train")
+    _check_keys(node, "train", optional=tuple(TrainConfig.__dataclass_fields__))
+    default = TrainConfig()
+    return TrainConfig(
+        epochs=_int(node, "train.epochs", default.epochs, minimum=1),
+        batch_size=_int(node, "train.batch_size", default.batch_size, minimum=1),
+        lr=_positive_float(node, "train.lr", default.lr),
+        device=_choice(node, "train.device", DEVICES, default.device),
+    )
+
+
+def _parse_evaluate(raw: Any) -> EvaluateConfig:
+    node = _mapping(raw, "evaluate")
+    _check_keys(node, "evaluate", optional=tuple(EvaluateConfig.__dataclass_fields__))
+    default = EvaluateConfig()
+    grid_default = {kind: list(levels) for kind, levels in DEFAULT_NOISE_GRID.items()}
+    grid_node = _mapping(node.get("noise_grid", grid_default), "evaluate.noise_grid")
+    _check_keys(grid_node, "evaluate.noise_grid", optional=NOISE_KINDS)
+    grid = {}
+    for kind, levels in grid_node.items():
+        key = f"evaluate.noise_grid.{kind}"
+        low, high = NOISE_LEVEL_RANGE[kind]
+        if (
+            not isinstance(levels, list)
+            or len(levels) < 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+        ):
+            raise ParamsError(f"{key}: expected a list of at least two numbers, got {levels!r}")
+        if any(not low <= v <= high for v in levels) or sorted(set(levels)) != levels:
+            raise ParamsError(
+                f"{key}: {levels} is not allowed; levels must be increasing, distinct and "
+                f"within {low} to {high}"
+            )
+        grid[kind] = tuple(float(v) for v in levels)
+    samplers = node.get("samplers", list(default.samplers))
+    if not isinstance(samplers, list) or any(s not in SAMPLERS for s in samplers):
+        raise ParamsError(
+            f"evaluate.samplers: {samplers!r} is not allowed; a list from {', '.join(SAMPLERS)}"
+        )
+    chain_node = _mapping(node.get("chain", {}), "evaluate.chain")
+    _check_keys(chain_node, "evaluate.chain", optional=tuple(ChainConfig.__dataclass_fields__))
+    chain_default = ChainConfig()
+    return EvaluateConfig(
+        seed=_int(node, "evaluate.seed", default.seed, minimum=0),
+        batch_size=_int(node, "evaluate.batch_size", default.batch_size, minimum=1),
+        noise_grid=grid,
+        samplers=tuple(samplers),
+        gmm_components=_int(node, "evaluate.gmm_components", default.gmm_components, minimum=1),
+        chain=ChainConfig(
+            chains=_int(chain_node, "evaluate.chain.chains", chain_default.chains, minimum=1),
+            burn_in=_int(chain_node, "evaluate.chain.burn_in", chain_default.burn_in, minimum=0),
+            thin=_int(chain_node, "evaluate.chain.thin", chain_default.thin, minimum=1),
+        ),
+        importance_samples=_int(
+            node, "evaluate.importance_samples", default.importance_samples, minimum=1
+        ),
+        grid_images=_int(node, "evaluate.grid_images", default.grid_images, minimum=1),
+    )
+
+
+def _parse_evaluator(raw: Any) -> EvaluatorConfig:
+    node = _mapping(raw, "evaluator")
+    _check_keys(node, "evaluator", optional=tuple(EvaluatorConfig.__dataclass_fields__))
+    default = EvaluatorConfig()
+    return EvaluatorConfig(
+        seed=_int(node, "evaluator.seed", default.seed, minimum=0),
+        epochs=_int(node, "evaluator.epochs", default.epochs, minimum=1),
+        batch_size=_int(node, "evaluator.batch_size", default.batch_size, minimum=1),
+        lr=_positive_float(node, "evaluator.lr", default.lr),
+    )
+
+
+def _parse_run(raw: Any, variants: dict[str, VariantSpec]) -> RunConfig:
+    node = _mapping(raw, "run")
+    _check_keys(node, "run", required=("datasets", "variants", "seeds"))
+    datasets = _nonempty_list(node, "run.datasets")
+    for name in datasets:
+        if name not in DATASETS:
+            raise ParamsError(
+                f"run.datasets: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}"
+            )
+    names = _nonempty_list(node, "run.variants")
+    for name in names:
+        if name not in variants:
+            raise ParamsError(
+                f"run.variants: {name!r} is not defined under 'variants'; "
+                f"defined: {_names(variants)}"
+            )
+    seeds = _nonempty_list(node, "run.seeds")
+    for seed in seeds:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ParamsError(f"run.seeds: {seed!r} is not allowed; seeds are integers >= 0")
+    for key, values in (("datasets", datasets), ("variants", names), ("seeds", seeds)):
+        if len(set(values)) != len(values):
+            raise ParamsError(f"run.{key}: duplicate entries in {values}")
+    return RunConfig(tuple(datasets), tuple(names), tuple(seeds))
+
+
+_VARIANT_KEYS = (
+    "family",
+    "arch",
+    "latent_dim",
+    "hidden",
+    "beta",
+    "likelihood",
+    "obs_std",
+    "noise",
+    "binarize",
+)
+
+
+def _parse_variant(name: str, raw: Any) -> VariantSpec:
+    where = f"variants.{name}"
+    node = _mapping(raw, where)
+    _check_keys(node, where, required=("family",), optional=_VARIANT_KEYS)
+    family = _choice(node, f"{where}.family", FAMILIES, None)
+    arch = _choice(node, f"{where}.arch", ARCHS, "mlp")
+    hidden = node.get("hidden", list(DEFAULT_HIDDEN[arch]))
+    if (
+        not isinstance(hidden, list)
+        or not hidden
+        or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
+    ):
+        raise ParamsError(f"{where}.hidden: {hidden!r} is not allowed; a list of integers > 0")
+    if family not in VARIATIONAL_FAMILIES and "beta" in node:
+        raise ParamsError(
+            f"{where}.beta: only the variational families ({', '.join(VARIATIONAL_FAMILIES)}) "
+            f"have a KL weight; family {family!r} does not"
+        )
+    noise = None
+    if family in DENOISING_FAMILIES:
+        if "noise" not in node:
+            raise ParamsError(
+                f"{where}.noise: family {family!r} needs a corruption "
+                f"{{kind: {'|'.join(NOISE_KINDS)}, level: number}}"
+            )
+        noise = _parse_noise(node["noise"], f"{where}.noise")
+    elif "noise" in node:
+        raise ParamsError(
+            f"{where}.noise: family {family!r} trains on clean input; "
+            f"use family {'dae' if family == 'ae' else 'dvae'} for a denoising variant"
+        )
+    likelihood = _choice(node, f"{where}.likelihood", LIKELIHOODS, "bernoulli")
+    binarize = _choice(node, f"{where}.binarize", BINARIZE, "none")
+    if binarize == "dynamic" and likelihood != "bernoulli":
+        raise ParamsError(
+            f"{where}.binarize: 'dynamic' binarisation needs likelihood 'bernoulli', "
+            f"not {likelihood!r}"
+        )
+    return VariantSpec(
+        name=name,
+        family=family,
+        arch=arch,
+        latent_dim=_int(node, f"{where}.latent_dim", None, minimum=1),
+        hidden=tuple(hidden),
+        beta=_positive_float(node, f"{where}.beta", 1.0),
+        likelihood=likelihood,
+        obs_std=_positive_float(node, f"{where}.obs_std", 0.1),
+        noise=noise,
+        binarize=binarize,
+    )
+
+
+def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
+    """Rebuild a VariantSpec from :meth:`VariantSpec.to_dict` (as stored in a checkpoint)."""
+    fields = dict(raw)
+    name = fields.pop("name")
+    if fields["family"] not in VARIATIONAL_FAMILIES:
+        fields.pop("beta", None)
+    return _parse_variant(name, fields)
+
+
+def _parse_noise(raw: Any, where: str) -> NoiseSpec:
+    node = _mapping(raw, where)
+    _check_keys(node, where, required=("kind", "level"))
+    kind = _choice(node, f"{where}.kind", NOISE_KINDS, None)
+    level = _number(node, f"{where}.level", None)
+    low, high = NOISE_LEVEL_RANGE[kind]
+    if not low <= level <= high:
+        raise ParamsError(
+            f"{where}.level: {level} is out of range for {kind!r}; allowed: {low} to {high}"
+        )
+    return NoiseSpec(kind, float(level))
+
+
+# --- small typed readers; each raises ParamsError naming the key ------------------------------
+
+
+def _names(mapping: dict) -> str:
+    return ", ".join(sorted(map(str, mapping)))
+
+
+def _mapping(raw: Any, where: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def _check_keys(
+    node: dict, where: str, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
+) -> None:
+    allowed = required + optional
+    for key in node:
+        if key not in allowed:
+            raise ParamsError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+    for key in required:
+        if key not in node:
+            raise ParamsError(f"{where}: missing required key {key!r}")
+
+
+def _choice(node: dict, key: str, allowed: tuple[str, ...], default: str | None) -> str:
+    value = node.get(key.rsplit(".", 1)[-1], default)
+    if value not in allowed:
+        raise ParamsError(f"{key}: {value!r} is not allowed; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _number(node: dict, key: str, default: float | None) -> float:
+    value = node.get(key.rsplit(".", 1)[-1], default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamsError(f"{key}: {value!r} is not allowed; expected a number")
+    return float(value)
+
+
+def _positive_float(node: dict, key: str, default: float) -> float:
+    value = _number(node, key, default)
+    if value <= 0:
+        raise ParamsError(f"{key}: {value} is not allowed; expected a number > 0")
+    return value
+
+
+def _fraction(node: dict, key: str, default: float) -> float:
+    value = _number(node, key, default)
+    if not 0 < value < 1:
+        raise ParamsError(f"{key}: {value} is not allowed; expected a fraction between 0 and 1")
+    return value
+
+
+def _int(node: dict, key: str, default: int | None, minimum: int) -> int:
+    value = node.get(key.rsplit(".", 1)[-1], default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParamsError(f"{key}: {value!r} is not allowed; expected an integer >= {minimum}")
+    if value < minimum:
+        raise ParamsError(f"{key}: {value} is not allowed; expected an integer >= {minimum}")
+    return value
+
+
+def _nonempty_list(node: dict, key: str) -> list:
+    value = node.get(key.rsplit(".", 1)[-1])
+    if not isinstance(value, list) or not value:
+        raise ParamsError(f"{key}: expected a non-empty list, got {value!r}")
+    return value

@@ -1,0 +1,51 @@
+"""DVC stage train@<dataset>-<variant>-<seed>: train one variant, keep its best checkpoint."""
+
+import argparse
+from pathlib import Path
+
+from aebench.cli import run_stage
+from aebench.config import load_params
+from aebench.data import load_split, to_float
+from aebench.io import atomic_dir, write_json
+from aebench.models import count_parameters, save_checkpoint
+from aebench.train import device_name, pick_device, train_model, write_history
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--variant", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    spec = params.variant(args.variant)
+    device = pick_device(params.train.device)
+    data_dir = Path("data") / args.dataset
+    train_images = to_float(load_split(data_dir, "train")[0], device)
+    val_images = to_float(load_split(data_dir, "val")[0], device)
+    model, result = train_model(spec, train_images, val_images, params.train, args.seed)
+    info = {
+        "dataset": args.dataset,
+        "variant": args.variant,
+        "seed": args.seed,
+        "parameters": count_parameters(model),
+        "train_seconds": result.seconds,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "device": result.device,
+        "device_name": device_name(result.device),
+    }
+    run = Path(args.dataset) / args.variant / str(args.seed)
+    with atomic_dir(Path("models") / run) as out:
+        save_checkpoint(model, out / "model.pt", extra={"seed": args.seed})
+        write_json(out / "train.json", info)
+    write_history(Path("history") / run.with_suffix(".csv"), result.history)
+    print(
+        f"{run}: best epoch {result.best_epoch}, val loss {result.best_val_loss:.3f}, "
+        f"{result.seconds:.1f} s on {result.device}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

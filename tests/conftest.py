@@ -1,0 +1,24 @@
+"""Shared fixtures: a minimal valid params mapping that each test bends into what it needs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+MINIMAL_PARAMS = {
+    "data": {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.2},
+    "train": {"epochs": 2, "batch_size": 64, "lr": 1e-3, "device": "cpu"},
+    "run": {"datasets": ["digits"], "variants": ["ae", "vae"], "seeds": [0]},
+    "variants": {
+        "ae": {"family": "ae", "latent_dim": 4},
+        "dae": {"family": "dae", "latent_dim": 4, "noise": {"kind": "masking", "level": 0.25}},
+        "vae": {"family": "vae", "latent_dim": 4, "beta": 1.0},
+        "dvae": {"family": "dvae", "latent_dim": 4, "noise": {"kind": "gaussian", "level": 0.3}},
+    },
+}
+
+
+@pytest.fixture
+def raw_params() -> dict:
+    return copy.deepcopy(MINIMAL_PARAMS)

@@ -1,0 +1,104 @@
+import pytest
+import yaml
+
+from aebench.config import ParamsError, load_params, parse_params, variant_from_dict
+
+
+def test_minimal_params_parse(raw_params):
+    params = parse_params(raw_params)
+    assert params.run.variants == ("ae", "vae")
+    assert params.variant("dae").noise.kind == "masking"
+    assert params.variant("ae").hidden == (512, 256)
+
+
+def test_repository_params_are_valid():
+    params = load_params("params.yaml")
+    assert len(params.run.variants) == 7
+    assert all(v in params.variants for v in params.run.variants)
+
+
+def test_variant_round_trips_through_checkpoint_dict(raw_params):
+    for spec in parse_params(raw_params).variants.values():
+        assert variant_from_dict(spec.to_dict()) == spec
+
+
+def _set(raw, dotted, value):
+    *parents, last = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        (
+            "run.datasets",
+            ["imagenet"],
+            r"run\.datasets: unknown dataset 'imagenet'; allowed: mnist5k",
+        ),
+        (
+            "variants.ae.family",
+            "gan",
+            r"variants\.ae\.family: 'gan' is not allowed; allowed: ae, dae",
+        ),
+        (
+            "variants.ae.arch",
+            "resnet",
+            r"variants\.ae\.arch: 'resnet' is not allowed; allowed: mlp",
+        ),
+        (
+            "variants.dae.noise.kind",
+            "blur",
+            r"noise\.kind: 'blur' is not allowed; allowed: gaussian",
+        ),
+        (
+            "variants.ae.latent_dim",
+            0,
+            r"variants\.ae\.latent_dim: 0 is not allowed; expected an integer >= 1",
+        ),
+        ("variants.ae.latent_dim", -3, r"latent_dim: -3 is not allowed"),
+        ("train.epochs", 0, r"train\.epochs: 0 is not allowed; expected an integer >= 1"),
+        ("train.batch_size", -1, r"train\.batch_size: -1 is not allowed"),
+        ("train.lr", 0, r"train\.lr: 0.0 is not allowed; expected a number > 0"),
+        (
+            "variants.dae.noise.level",
+            1.5,
+            r"noise\.level: 1.5 is out of range for 'masking'; allowed: 0.0 to 1.0",
+        ),
+        ("variants.dvae.noise.level", -0.1, r"noise\.level: -0.1 is out of range for 'gaussian'"),
+        (
+            "run.variants",
+            ["ae", "missing"],
+            r"run\.variants: 'missing' is not defined under 'variants'; defined: ae, dae",
+        ),
+        (
+            "variants.ae.likelihood",
+            "poisson",
+            r"likelihood: 'poisson' is not allowed; allowed: bernoulli, gaussian",
+        ),
+        ("train.device", "tpu", r"train\.device: 'tpu' is not allowed; allowed: auto, cpu, cuda"),
+        ("run.seeds", [], r"run\.seeds: expected a non-empty list"),
+        ("variants.ae.latnet_dim", 3, r"variants\.ae: unknown key 'latnet_dim'; allowed: family"),
+        ("variants.ae.beta", 2.0, r"variants\.ae\.beta: only the variational families"),
+    ],
+)
+def test_bad_param_is_named_with_what_is_allowed(raw_params, key, value, expected):
+    _set(raw_params, key, value)
+    with pytest.raises(ParamsError, match=expected):
+        parse_params(raw_params)
+
+
+def test_denoising_family_needs_noise(raw_params):
+    del raw_params["variants"]["dae"]["noise"]
+    with pytest.raises(ParamsError, match=r"variants\.dae\.noise: family 'dae' needs a corruption"):
+        parse_params(raw_params)
+
+
+def test_load_params_names_the_file(tmp_path, raw_params):
+    raw_params["train"]["epochs"] = "many"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw_params))
+    with pytest.raises(ParamsError, match=r"params\.yaml: train\.epochs: 'many' is not allowed"):
+        load_params(path)

@@ -1,0 +1,137 @@
+"""The DVC pipeline end to end, and the stage scripts' handling of bad params."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ("aebench", "pipeline", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/.gitignore")
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["DVC_SITE_CACHE_DIR"] = str(root / ".dvc" / "site_cache")
+    return env
+
+
+def _copy_repo(root: Path, run: dict, epochs: int) -> Path:
+    """A throw-away copy of the repository whose params run ``run`` for ``epochs`` epochs."""
+    for name in COPIED:
+        source, target = REPO / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["run"] = run
+    params["train"]["epochs"] = epochs
+    params["evaluator"]["epochs"] = 3
+    params["evaluate"]["importance_samples"] = 20
+    params["evaluate"]["chain"] = {"chains": 50, "burn_in": 5, "thin": 5}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    return root
+
+
+def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=_env(root),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_dvc_repro_on_a_tiny_configuration(tmp_path):
+    root = _copy_repo(
+        tmp_path / "repo",
+        {"datasets": ["digits"], "variants": ["dae_masking", "vae"], "seeds": [0, 1]},
+        epochs=3,
+    )
+    first = _dvc(root, "repro")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "train@digits-vae-1" in first.stdout
+
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    for variant in ("dae_masking", "vae"):
+        prefix = f"digits.{variant}"
+        assert 0 < metrics[f"{prefix}.recon_mse.mean"] < 0.25
+        assert metrics[f"{prefix}.recon_mse.std"] >= 0
+        assert 0 < metrics[f"{prefix}.recon_bce.mean"] < 64 * 0.7  # < log 2 per pixel
+        assert metrics[f"{prefix}.parameters.mean"] > 1000
+        assert 0 <= metrics[f"{prefix}.sample_gmm_precision.mean"] <= 1
+        assert metrics[f"{prefix}.sample_gmm_fd.mean"] > metrics["digits.evaluator.floor_fd"]
+        for kind in ("gaussian", "masking", "salt_pepper"):
+            # more noise cannot make the mean error smaller than on clean input
+            assert (
+                metrics[f"{prefix}.robust_{kind}_mse_auc.mean"]
+                >= metrics[f"{prefix}.recon_mse.mean"] * 0.99
+            )
+    assert "digits.vae.sample_prior_fd.mean" in metrics
+    assert "digits.dae_masking.sample_prior_fd.mean" not in metrics  # no prior for a DAE
+    assert "digits.dae_masking.sample_chain_fd.mean" in metrics
+    assert metrics["digits.vae.nll_iw.mean"] <= metrics["digits.vae.neg_elbo.mean"]
+    run_dir = root / "metrics/digits/vae/1"
+    per_run = json.loads((run_dir / "metrics.json").read_text())
+    assert per_run["run"] == {"dataset": "digits", "variant": "vae", "seed": 1}
+    assert {p.name for p in run_dir.glob("*.png")} >= {"samples_prior.png", "samples_gmm.png"}
+    curves = (run_dir / "robustness.csv").read_text().splitlines()
+    assert curves[0] == "kind,level,mse,psnr,ssim,latent_shift,probe_accuracy"
+    assert len(curves) == 1 + 18
+    report = (root / "reports" / "README.md").read_text()
+    assert "| dae_masking |" in report and "| vae |" in report
+    assert "train split (floor)" in report
+    assert (root / "history/digits/vae/0.csv").read_text().startswith("epoch,train_loss")
+
+    second = _dvc(root, "repro")
+    assert second.returncode == 0
+    assert "Running stage" not in second.stdout
+
+    shown = _dvc(root, "metrics", "show", "--json")
+    assert "digits.vae.recon_mse.mean" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("stage", "args"),
+    [
+        ("fetch", ["digits"]),
+        ("train", ["--dataset", "digits", "--variant", "vae", "--seed", "0"]),
+        ("evaluate", ["--dataset", "digits", "--variant", "vae", "--seed", "0"]),
+        ("report", []),
+    ],
+)
+def test_bad_params_stop_a_stage_with_one_message_and_no_output(tmp_path, stage, args):
+    root = _copy_repo(
+        tmp_path / "repo", {"datasets": ["digits"], "variants": ["vae"], "seeds": [0]}, 1
+    )
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["variants"]["vae"]["latent_dim"] = 0
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    result = subprocess.run(
+        [sys.executable, f"pipeline/{stage}.py", *args],
+        cwd=root,
+        env=_env(root),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml: variants.vae.latent_dim: 0 is not allowed; expected an integer >= 1"
+    ]
+    after = sorted(p.relative_to(root) for p in root.rglob("*") if "__pycache__" not in p.parts)
+    assert after == [p for p in before if "__pycache__" not in p.parts]
