@@ -8,6 +8,7 @@ model is scored on identical inputs.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ import torch
 from aebench.config import EvaluateConfig
 from aebench.evaluator import EvaluatorNet, features_and_predictions
 from aebench.metrics.image_quality import bce_nats_per_image, mse_per_pixel, psnr_db, ssim
-from aebench.metrics.likelihood import binarize, importance_sampled_nll, negative_elbo
+from aebench.metrics.likelihood import importance_sampled_nll, negative_elbo
 from aebench.metrics.representation import fit_linear_probe, probe_accuracy
 from aebench.metrics.robustness import corrupted_test_set, robustness_curves, robustness_summary
 from aebench.metrics.sample_quality import (
@@ -29,6 +30,7 @@ from aebench.metrics.sample_quality import (
     precision_recall_density_coverage,
 )
 from aebench.models import Autoencoder, VariationalAutoencoder
+from aebench.noise import binarize
 from aebench.samplers import applicable_samplers, draw_samples
 
 
@@ -45,6 +47,7 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     robustness: list[dict[str, float | str]] = field(default_factory=list)
     images: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> grid source images
+    test_codes: np.ndarray | None = None  # encoder mean codes of the test split (for PCA plots)
 
 
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int) -> torch.Tensor:
@@ -96,10 +99,11 @@ def likelihood_metrics(
     Gaussian decoders on the [0, 1] intensities (not comparable with binarised numbers).
     """
     if model.spec.likelihood == "bernoulli":
-        test = binarize(test.cpu(), torch.Generator().manual_seed(cfg.seed)).to(test.device)
+        test = binarize(test.cpu(), _cpu_generator(cfg.seed, "binarize")).to(test.device)
     k = cfg.importance_samples
-    nll = importance_sampled_nll(model, test, k, _device_generator(test.device, cfg.seed))
-    elbo = negative_elbo(model, test, 1, _device_generator(test.device, cfg.seed))
+    # CPU generators: the same posterior draws whether the model runs on CPU or CUDA
+    nll = importance_sampled_nll(model, test, k, _cpu_generator(cfg.seed, "iwae"))
+    elbo = negative_elbo(model, test, 1, _cpu_generator(cfg.seed, "elbo"))
     return {
         "nll_iw": nll.mean().item(),
         "neg_elbo": elbo.mean().item(),
@@ -107,8 +111,10 @@ def likelihood_metrics(
     }
 
 
-def _device_generator(device: torch.device, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+def _cpu_generator(seed: int, purpose: str) -> torch.Generator:
+    """A generator for one purpose: independent streams for binarisation and posterior draws,
+    each fixed by ``evaluate.seed``."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(purpose.encode()))
 
 
 def evaluate_run(
@@ -132,8 +138,9 @@ def evaluate_run(
         return batched(model.encode, images, size).cpu().double().numpy()
 
     train_codes = encode(train.images)
+    result.test_codes = encode(test.images)
     probe = fit_linear_probe(train_codes, train.labels)
-    result.metrics["probe_accuracy"] = probe_accuracy(probe, encode(test.images), test.labels)
+    result.metrics["probe_accuracy"] = probe_accuracy(probe, result.test_codes, test.labels)
     result.robustness = robustness_curves(
         test.images,
         lambda x: batched(model.reconstruct, x, size),
@@ -159,12 +166,22 @@ def evaluate_run(
 
     shown = test.images[: grid_columns(cfg.grid_images)]
     for kind, levels in cfg.noise_grid.items():
-        level = levels[len(levels) // 2]
+        level = denoise_grid_level(levels)
         noisy = corrupted_test_set(test.images, kind, level, cfg.seed)[: len(shown)]
-        result.images[f"denoise_{kind}_{level:g}"] = torch.cat(
+        result.images[denoise_grid_name(kind, level)] = torch.cat(
             [shown, noisy, batched(model.reconstruct, noisy, size)]
         )
     return result
+
+
+def denoise_grid_level(levels: tuple[float, ...]) -> float:
+    """The grid level the saved denoising example shows: the middle of the kind's grid."""
+    return levels[len(levels) // 2]
+
+
+def denoise_grid_name(kind: str, level: float) -> str:
+    """File stem of the saved denoising example (clean | corrupted | output rows)."""
+    return f"denoise_{kind}_{level:g}"
 
 
 def grid_columns(grid_images: int) -> int:

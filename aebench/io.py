@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``final``, else vanishes."""
@@ -24,6 +30,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
         if final.exists():
             old = final.with_name(f".{final.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -47,6 +54,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -55,8 +63,31 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: Path, payload: Any) -> None:
     write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def staged_outputs(final_dir: Path) -> Iterator[Path]:
+    """Yield an empty staging directory inside ``final_dir``; on success each of its entries
+    replaces the entry of the same name in ``final_dir`` (files by ``os.replace``, directories by
+    :func:`atomic_dir`'s swap). A failure while staging leaves ``final_dir`` as it was; each
+    entry is swapped atomically, the set of them one after the other."""
+    final_dir = Path(final_dir)
+    final_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging.", suffix=".tmp", dir=final_dir))
+    try:
+        yield staging
+        for entry in sorted(staging.iterdir()):
+            target = final_dir / entry.name
+            if entry.is_dir():
+                with atomic_dir(target) as tmp:
+                    tmp.rmdir()
+                    entry.rename(tmp)
+            else:
+                os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

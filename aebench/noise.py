@@ -32,6 +32,20 @@ def salt_pepper(x: torch.Tensor, fraction: float, generator: torch.Generator) ->
     return torch.where(hit, salt.to(x.dtype), x)
 
 
+def binarize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each pixel ~ Bernoulli(intensity), as float 0/1 of the images' dtype and device.
+
+    The Bernoulli decoders model binary images: the test split is binarised once with a fixed
+    seed, and the IWAE paper's ``dynamic`` protocol draws a fresh binarisation per training batch.
+    Uniforms come from ``generator``'s device, so a CPU generator gives the same pixels whatever
+    device the images are on.
+    """
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError("binarize expects intensities in [0, 1]")
+    uniform = torch.rand(images.shape, generator=generator, device=generator.device)
+    return (uniform.to(images.device) < images).to(images.dtype)
+
+
 CORRUPTIONS: dict[str, Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]] = {
     "gaussian": gaussian,
     "masking": masking,

@@ -9,7 +9,6 @@ comes from generators seeded by the run's seed, and torch's deterministic algori
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ from tqdm import tqdm
 
 from aebench.config import ParamsError, TrainConfig, VariantSpec
 from aebench.io import atomic_path
-from aebench.metrics.likelihood import binarize
 from aebench.models import Autoencoder, build_model
+from aebench.noise import binarize
+from aebench.runtime import make_deterministic
 
 # Validation draws (corruption, reparameterisation noise) use a generator seeded from the run's
 # seed plus this offset, identically every epoch, so epochs are compared on the same draws.
@@ -38,36 +38,10 @@ class TrainResult:
     device: str
 
 
-def pick_device(requested: str = "auto") -> torch.device:
-    """CUDA when asked for or available (``auto``), else CPU."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ParamsError(
-            "train.device: 'cuda' was asked for but no CUDA device is available; "
-            "allowed here: auto, cpu"
-        )
-    if requested == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
-
-
-def device_name(device: torch.device | str) -> str:
-    """A human-readable accelerator name for the report (``cpu`` on CPU)."""
-    device = torch.device(device)
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-
-
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
     """Per-epoch losses as CSV, the file DVC plots read."""
     with atomic_path(path) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
-
-
-def make_deterministic(seed: int) -> None:
-    # Required by cuBLAS for deterministic matmuls; harmless on CPU.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-    torch.manual_seed(seed)
 
 
 def batch_objective(
@@ -130,7 +104,10 @@ def train_model(
             best_val, best_epoch = val_terms["loss"], epoch
             best_state = copy.deepcopy(model.state_dict())
     if best_state is None:
-        raise RuntimeError(f"{spec.name}: the validation loss was never finite; lower train.lr")
+        raise ParamsError(
+            f"train.lr: {cfg.lr} made variant {spec.name!r} diverge (the validation loss was "
+            "never finite); allowed: a smaller learning rate"
+        )
     model.load_state_dict(best_state)
     model.eval()
     result = TrainResult(

@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from torchvision.utils import save_image
 
@@ -19,7 +20,7 @@ from aebench.evaluate import Split, evaluate_run, grid_columns
 from aebench.evaluator import load_evaluator
 from aebench.io import atomic_dir, write_json
 from aebench.models import load_checkpoint
-from aebench.train import pick_device
+from aebench.runtime import pick_device
 
 
 def main() -> None:
@@ -63,6 +64,9 @@ def main() -> None:
         write_json(out / "metrics.json", payload)
         pd.DataFrame(result.robustness).to_csv(
             out / "robustness.csv", index=False, float_format="%.6g"
+        )
+        np.savez_compressed(
+            out / "test_codes.npz", codes=result.test_codes, labels=splits["test"].labels
         )
         for name, images in result.images.items():
             # denoising grids hold three rows (clean | corrupted | output); sample grids are square

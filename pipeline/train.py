@@ -8,7 +8,8 @@ from aebench.config import load_params
 from aebench.data import load_split, to_float
 from aebench.io import atomic_dir, write_json
 from aebench.models import count_parameters, save_checkpoint
-from aebench.train import device_name, pick_device, train_model, write_history
+from aebench.runtime import device_name, pick_device
+from aebench.train import train_model, write_history
 
 
 def main() -> None:

@@ -102,3 +102,41 @@ def test_load_params_names_the_file(tmp_path, raw_params):
     path.write_text(yaml.safe_dump(raw_params))
     with pytest.raises(ParamsError, match=r"params\.yaml: train\.epochs: 'many' is not allowed"):
         load_params(path)
+
+
+def test_conv_layers_must_fit_the_run_datasets(raw_params):
+    raw_params["variants"]["ae"].update(arch="conv", hidden=[16, 32, 64, 128])
+    with pytest.raises(
+        ParamsError,
+        match=r"variants\.ae\.hidden: 4 conv layers need image sides "
+        r"divisible by 16, but digits images are 8×8; allowed: at most 3 layers",
+    ):
+        parse_params(raw_params)
+
+
+def test_variant_names_become_paths_so_they_are_restricted(raw_params):
+    raw_params["variants"]["a/b"] = {"family": "ae", "latent_dim": 2}
+    with pytest.raises(ParamsError, match=r"variants: name 'a/b' is not allowed; letters, digits"):
+        parse_params(raw_params)
+
+
+@pytest.mark.parametrize("samplers", [["prior"], ["gmm", "gmm"], ["gmm", "langevin"]])
+def test_samplers_must_be_distinct_known_and_include_gmm(raw_params, samplers):
+    raw_params["evaluate"] = {"samplers": samplers}
+    with pytest.raises(ParamsError, match=r"evaluate\.samplers: .* includes gmm"):
+        parse_params(raw_params)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("auto", None), (7, 7)])
+def test_evaluator_epochs_auto_or_integer(raw_params, value, expected):
+    raw_params["evaluator"] = {"epochs": value}
+    assert parse_params(raw_params).evaluator.epochs == expected
+    raw_params["evaluator"] = {"epochs": "many"}
+    with pytest.raises(ParamsError, match=r"evaluator\.epochs: 'many' is not allowed; 'auto' or"):
+        parse_params(raw_params)
+
+
+def test_noise_grid_levels_must_increase_within_range(raw_params):
+    raw_params["evaluate"] = {"noise_grid": {"masking": [0.0, 0.5, 0.4]}}
+    with pytest.raises(ParamsError, match=r"evaluate\.noise_grid\.masking: .* must be increasing"):
+        parse_params(raw_params)

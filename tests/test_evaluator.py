@@ -171,5 +171,5 @@ def test_defaults():
     assert default_max_shift(28, 28) == 2
     assert default_max_shift(32, 32) == 2
     assert default_epochs(1257, 64) == 40  # digits: 20 batches an epoch, ≥ 800 steps
-    assert default_epochs(3500, 64) == 15  # mnist5k
-    assert default_epochs(54000, 64) == 15
+    assert default_epochs(3500, 64) == 20  # mnist5k
+    assert default_epochs(54000, 64) == 20

@@ -16,13 +16,13 @@ from torch.distributions import MultivariateNormal, Normal
 
 from aebench.config import parse_params
 from aebench.metrics.likelihood import (
-    binarize,
     elbo,
     importance_sampled_nll,
     iwae_bound,
     negative_elbo,
 )
 from aebench.models import build_model
+from aebench.noise import binarize
 
 F64 = torch.float64
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from aebench.config import ParamsError, TrainConfig, parse_params
-from aebench.train import pick_device, train_model, write_history
+from aebench.runtime import pick_device
+from aebench.train import train_model, write_history
 
 CFG = TrainConfig(epochs=3, batch_size=32, lr=1e-3, device="cpu")
 

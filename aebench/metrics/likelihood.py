@@ -33,20 +33,6 @@ LogLikelihoodFn = Callable[[Tensor], Tensor]
 """log p(x | z) in nats per image: codes k × n × D -> k × n, for the n images being scored."""
 
 
-def binarize(images: Tensor, generator: torch.Generator) -> Tensor:
-    """Each pixel ~ Bernoulli(intensity), as float 0/1 of the images' dtype and device.
-
-    The Bernoulli decoders model binary images: the test split is binarised once with a fixed
-    seed, and the IWAE paper's ``dynamic`` protocol draws a fresh binarisation per training batch.
-    Uniforms come from ``generator``'s device, so a CPU generator gives the same pixels whatever
-    device the images are on.
-    """
-    if images.numel() and (images.min() < 0 or images.max() > 1):
-        raise ValueError("binarize expects intensities in [0, 1]")
-    uniform = torch.rand(images.shape, generator=generator, device=generator.device)
-    return (uniform.to(images.device) < images).to(images.dtype)
-
-
 def draw_posterior_noise(
     num_images: int, num_samples: int, dim: int, generator: torch.Generator, like: Tensor
 ) -> Tensor:

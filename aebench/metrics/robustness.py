@@ -73,7 +73,7 @@ def robustness_curves(
 
 
 def robustness_summary(rows: list[dict[str, float | str]]) -> dict[str, float]:
-    """Per kind: normalised area under the MSE curve, and the probe accuracy at the top level."""
+    """Per kind: normalised areas under the MSE, SSIM and probe-accuracy curves."""
     summary: dict[str, float] = {}
     for kind in dict.fromkeys(row["kind"] for row in rows):
         curve = [row for row in rows if row["kind"] == kind]

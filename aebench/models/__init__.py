@@ -9,15 +9,15 @@ import torch
 
 from aebench.config import FAMILIES, VariantSpec, variant_from_dict
 from aebench.io import atomic_path
-from aebench.models.ae import Autoencoder, DenoisingAutoencoder
+from aebench.models.ae import Autoencoder
 from aebench.models.nets import ImageShape
-from aebench.models.vae import DenoisingVAE, VariationalAutoencoder
+from aebench.models.vae import VariationalAutoencoder
 
 FAMILY_CLASSES: dict[str, type[Autoencoder]] = {
     "ae": Autoencoder,
-    "dae": DenoisingAutoencoder,
+    "dae": Autoencoder,  # corrupts its encoder input: the variant has a noise spec
     "vae": VariationalAutoencoder,
-    "dvae": DenoisingVAE,
+    "dvae": VariationalAutoencoder,
 }
 assert tuple(FAMILY_CLASSES) == FAMILIES
 

@@ -1,5 +1,6 @@
 """Deterministic autoencoders: ``ae`` (clean input) and ``dae`` (Vincent et al. 2008: the encoder
-sees a corrupted input, the loss compares the output with the clean one)."""
+sees a corrupted input, the loss compares the output with the clean one). One class serves both:
+the variant's noise spec, present only for denoising families, switches the corruption on."""
 
 from __future__ import annotations
 
@@ -64,7 +65,3 @@ class Autoencoder(nn.Module):
         logits = self.decode(self.encode(self.encoder_input(x, generator)))
         recon = self.reconstruction_nll(logits, x).mean()
         return {"loss": recon, "recon": recon}
-
-
-class DenoisingAutoencoder(Autoencoder):
-    """``dae``: the variant's noise spec corrupts the encoder input during training."""

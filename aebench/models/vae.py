@@ -1,5 +1,6 @@
 """Variational autoencoders: ``vae`` (Kingma & Welling 2014, with a beta weight on the KL term,
-Higgins et al. 2017) and ``dvae`` (Im et al. 2017: the same objective, corrupted encoder input)."""
+Higgins et al. 2017) and ``dvae`` (Im et al. 2017: the same objective, corrupted encoder input;
+the variant's noise spec switches it on)."""
 
 from __future__ import annotations
 
@@ -35,13 +36,3 @@ class VariationalAutoencoder(Autoencoder):
         recon = self.reconstruction_nll(self.decode(z), x).mean()
         kl = gaussian_kl(mu, logvar).mean()
         return {"loss": recon + self.spec.beta * kl, "recon": recon, "kl": kl}
-
-    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` images (decoder means) decoded from codes drawn from the N(0, I) prior."""
-        device = next(self.parameters()).device
-        z = torch.randn((n, self.spec.latent_dim), generator=generator, device=device)
-        return torch.sigmoid(self.decode(z))
-
-
-class DenoisingVAE(VariationalAutoencoder):
-    """``dvae``: the variant's noise spec corrupts the encoder input during training."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from aebench.config import NOISE_KINDS
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -193,28 +195,15 @@ ROBUST_STATS = _metrics(
     ),
 )
 
-SAMPLERS_SHOWN = ("recon", "prior", "gmm", "chain", "floor")
 SAMPLER_MEANING = {
     "recon": "reconstructions of the test split",
     "prior": "decoded draws from the N(0, I) prior",
-    "gmm": "decoded draws from a 10-component Gaussian mixture fitted on train codes "
-    "(Ghosh et al. 2020)",
+    "gmm": "decoded draws from a Gaussian mixture fitted on the train codes "
+    "(`evaluate.gmm_components` components; Ghosh et al. 2020)",
     "chain": "states of the DAE Markov chain (corrupt, reconstruct; Bengio et al. 2013)",
-    "floor": "the train split itself: the best any model can do",
 }
-NOISE_KINDS_SHOWN = ("gaussian", "masking", "salt_pepper")
-
-HEADLINE = ("recon_mse", "recon_bce", "recon_psnr", "recon_ssim", "probe_accuracy")
 LIKELIHOOD = ("nll_iw", "neg_elbo", "nll_importance_samples")
 COST = ("parameters", "train_seconds", "eval_seconds")
-
-
-def sample_keys(sampler: str) -> tuple[str, ...]:
-    return tuple(f"sample_{sampler}_{stat}" for stat in SAMPLE_STATS)
-
-
-def robustness_keys() -> tuple[str, ...]:
-    return tuple(f"robust_{kind}_{stat}" for kind in NOISE_KINDS_SHOWN for stat in ROBUST_STATS)
 
 
 def describe(key: str) -> Metric:
@@ -222,13 +211,14 @@ def describe(key: str) -> Metric:
     if key in PLAIN:
         return PLAIN[key]
     for prefix, stats, names in (
-        ("sample_", SAMPLE_STATS, SAMPLERS_SHOWN),
-        ("robust_", ROBUST_STATS, NOISE_KINDS_SHOWN),
+        ("sample_", SAMPLE_STATS, tuple(SAMPLER_MEANING)),
+        ("robust_", ROBUST_STATS, NOISE_KINDS),
+        ("", SAMPLE_STATS, ("floor",)),  # the evaluator's train-vs-test reference
     ):
         for name in names:
             for stat, metric in stats.items():
                 if key == f"{prefix}{name}_{stat}":
-                    label = metric.label if prefix == "sample_" else f"{name} {metric.label}"
+                    label = metric.label if stats is SAMPLE_STATS else f"{name} {metric.label}"
                     return replace(metric, key=key, label=label)
     return Metric(key, key, "", None, "")
 

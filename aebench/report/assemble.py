@@ -1,0 +1,180 @@
+"""Gather the evaluation outputs of a run matrix from disk and draw the report's figures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aebench.config import SAMPLERS, Params
+from aebench.evaluate import denoise_grid_level, denoise_grid_name
+from aebench.report import figures
+from aebench.report.content import ReportInputs
+from aebench.report.document import Figure
+from aebench.report.environment import environment_lines
+from aebench.report.results import load_runs, run_path
+
+ROBUSTNESS_FIGURES = (
+    ("mse", "Noise robustness: reconstruction MSE against the clean image"),
+    ("probe_accuracy", "Noise robustness: linear-probe accuracy on codes of corrupted inputs"),
+    ("latent_shift", "Noise robustness: latent shift of corrupted inputs (in code spreads)"),
+)
+
+
+@dataclass(frozen=True)
+class ReportDirs:
+    """Where the report reads its inputs and writes its figures."""
+
+    metrics: Path
+    evaluators: Path
+    history: Path
+    figures: Path  # where figures are drawn
+    report: Path  # figures are referenced relative to this
+
+
+def _per_run_frames(params: Params, path_for) -> pd.DataFrame:
+    """One CSV per (variant, seed), concatenated with ``variant`` and ``seed`` columns."""
+    frames = []
+    for variant in params.run.variants:
+        for seed in params.run.seeds:
+            frame = pd.read_csv(path_for(variant, seed))
+            frames.append(frame.assign(variant=variant, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tradeoff_points(runs: pd.DataFrame, dataset: str, x: str, y: str) -> pd.DataFrame:
+    frame = runs[runs.dataset == dataset]
+    grouped = frame.groupby("variant", sort=False)[[x, y]].agg(["mean", "std"])
+    return pd.DataFrame(
+        {
+            "variant": grouped.index,
+            "x_mean": grouped[(x, "mean")].to_numpy(),
+            "x_std": grouped[(x, "std")].fillna(0).to_numpy(),
+            "y_mean": grouped[(y, "mean")].to_numpy(),
+            "y_std": grouped[(y, "std")].fillna(0).to_numpy(),
+        }
+    )
+
+
+def draw_figures(
+    params: Params,
+    runs: pd.DataFrame,
+    dataset: str,
+    dirs: ReportDirs,
+) -> list[tuple[str, Figure]]:
+    """Every figure of one dataset, as (report section, Figure with a path relative to the
+    report directory). Image grids and code projections show the first seed."""
+    variants = list(params.run.variants)
+    palette = figures.variant_palette(variants)
+    seed = params.run.seeds[0]
+    drawn: list[tuple[str, Figure]] = []
+
+    def run_dir(variant: str, run_seed: int = seed) -> Path:
+        return run_path(dirs.metrics, dataset, variant, run_seed).parent
+
+    def out(name: str) -> Path:
+        return dirs.figures / f"{dataset}_{name}.png"
+
+    def add(section: str, path: Path, caption: str) -> None:
+        drawn.append((section, Figure(path.relative_to(dirs.report), caption)))
+
+    points = _tradeoff_points(runs, dataset, "recon_mse", "sample_gmm_fd")
+    x_label, y_label = "reconstruction MSE per pixel (test)", "Fréchet distance, gmm samples"
+    add(
+        "headline",
+        figures.tradeoff_figure(points, out("tradeoff"), x_label, y_label, palette=palette),
+        "Trade-off: reconstruction error against sample quality (gmm sampler), one point per "
+        "variant, bars = seed std; lower-left is better.",
+    )
+
+    curves = _per_run_frames(params, lambda v, s: run_dir(v, s) / "robustness.csv")
+    for metric, caption in ROBUSTNESS_FIGURES:
+        path = figures.robustness_figure(curves, out(f"robustness_{metric}"), metric, palette)
+        add("robustness", path, f"{caption}; line = mean over seeds, band = ± sd.")
+
+    denoise, columns = {}, []
+    for kind, levels in params.evaluate.noise_grid.items():
+        level = denoise_grid_level(levels)
+        column = f"{kind} ({'σ' if kind == 'gaussian' else 'p'}={level:g})"
+        columns.append(column)
+        for variant in variants:
+            denoise[(variant, column)] = run_dir(variant) / f"{denoise_grid_name(kind, level)}.png"
+    title = f"Denoising (seed {seed}): rows of clean | corrupted | output"
+    add(
+        "robustness",
+        figures.image_grid_figure(
+            denoise, variants, columns, out("denoising"), title, palette=palette
+        ),
+        "Reconstructions of corrupted test images (clean | corrupted | output) per corruption "
+        "kind, at the middle level of its grid.",
+    )
+
+    samples = {
+        (variant, sampler): run_dir(variant) / f"samples_{sampler}.png"
+        for variant in variants
+        for sampler in SAMPLERS
+        if (run_dir(variant) / f"samples_{sampler}.png").is_file()
+    }
+    title = f"Samples (seed {seed}) per variant and sampler"
+    add(
+        "samples",
+        figures.image_grid_figure(
+            samples, variants, list(SAMPLERS), out("samples"), title, palette=palette
+        ),
+        "Samples per variant × sampler (decoder means); n/a where a sampler does not apply to "
+        "the family.",
+    )
+
+    history = _per_run_frames(params, lambda v, s: dirs.history / dataset / v / f"{s}.csv")
+    add(
+        "training",
+        figures.training_curves_figure(history, out("training"), palette),
+        "Training curves (nats per image): loss, and for the VAE family its reconstruction and "
+        "KL terms; mean over seeds with ± sd band.",
+    )
+
+    codes = {}
+    for variant in variants:
+        with np.load(run_dir(variant) / "test_codes.npz") as stored:
+            codes[variant] = (stored["codes"], stored["labels"])
+    n_classes = 1 + max(int(labels.max()) for _, labels in codes.values())  # stratified test
+    add(
+        "latent",
+        figures.latent_pca_figure(codes, out("latent_pca"), n_classes),
+        f"Test-set codes projected on their first two principal components, coloured by class "
+        f"(seed {seed}).",
+    )
+    return drawn
+
+
+def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
+    """Read the run matrix's evaluations and draw every figure."""
+    runs = load_runs(dirs.metrics, params.run)
+    evaluators = {
+        dataset: json.loads((dirs.evaluators / dataset / "evaluator.json").read_text())
+        for dataset in params.run.datasets
+    }
+    devices = {}
+    for dataset in params.run.datasets:
+        for variant in params.run.variants:
+            names = {
+                json.loads(run_path(dirs.metrics, dataset, variant, seed).read_text())[
+                    "environment"
+                ]["device_name"]
+                for seed in params.run.seeds
+            }
+            devices[(dataset, variant)] = ", ".join(sorted(names))
+    figures_by_dataset = {
+        dataset: draw_figures(params, runs, dataset, dirs) for dataset in params.run.datasets
+    }
+    return ReportInputs(
+        runs=runs,
+        evaluators=evaluators,
+        seeds=params.run.seeds,
+        environment=environment_lines(params, sorted(set(devices.values()))),
+        figures=figures_by_dataset,
+        devices=devices,
+    )

@@ -1,0 +1,36 @@
+"""Where and how computations run: device choice and the determinism switches every stage sets."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from aebench.config import ParamsError
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """CUDA when asked for or available (``auto``), else CPU."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ParamsError(
+            "train.device: 'cuda' was asked for but no CUDA device is available; "
+            "allowed here: auto, cpu"
+        )
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def device_name(device: torch.device | str) -> str:
+    """A human-readable accelerator name for the report (``cpu`` on CPU)."""
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def make_deterministic(seed: int) -> None:
+    """Seed torch and switch on deterministic kernels (bit-identical reruns on CPU)."""
+    # Required by cuBLAS for deterministic matmuls; harmless on CPU.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.manual_seed(seed)

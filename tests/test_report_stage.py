@@ -1,0 +1,180 @@
+"""The report stage end to end on synthetic evaluation files: no training, a few seconds."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from torchvision.utils import save_image
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANTS = {"dae": "dae", "vae": "vae"}
+SEEDS = (0, 1)
+GRID = {"gaussian": [0.0, 0.3, 0.5], "masking": [0.0, 0.25, 0.5], "salt_pepper": [0.0, 0.1, 0.2]}
+STATS = ("fd", "precision", "recall", "density", "coverage", "class_coverage", "class_kl")
+
+
+def _params() -> dict:
+    return {
+        "run": {"datasets": ["digits"], "variants": list(VARIANTS), "seeds": list(SEEDS)},
+        "variants": {
+            "dae": {"family": "dae", "latent_dim": 4, "noise": {"kind": "masking", "level": 0.25}},
+            "vae": {"family": "vae", "latent_dim": 4},
+        },
+        "evaluate": {"noise_grid": GRID},
+    }
+
+
+def _metrics(variant: str, seed: int, rng: np.random.Generator) -> dict:
+    samplers = ["recon", "gmm"] + (["prior"] if variant == "vae" else ["chain"])
+    metrics = {
+        "recon_mse": 0.02 + 0.01 * (variant == "vae") + 0.001 * seed,
+        "recon_bce": 50.0 + seed,
+        "recon_psnr": 17.0 - seed,
+        "recon_ssim": 0.8 + 0.01 * seed,
+        "probe_accuracy": 0.9,
+        "train_seconds": 10.0 + seed,
+        "eval_seconds": 5.0,
+        "parameters": 12345,
+    }
+    for kind in GRID:
+        for stat in ("mse_auc", "ssim_auc", "probe_auc"):
+            metrics[f"robust_{kind}_{stat}"] = float(rng.uniform(0.1, 0.9))
+    for sampler in samplers:
+        for stat in STATS:
+            metrics[f"sample_{sampler}_{stat}"] = float(rng.uniform(0.1, 0.9))
+    if variant == "vae":
+        metrics |= {"nll_iw": 90.0 + seed, "neg_elbo": 95.0 + seed, "nll_importance_samples": 50}
+    return metrics
+
+
+def _write_inputs(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    (root / "params.yaml").write_text(yaml.safe_dump(_params()))
+    for variant in VARIANTS:
+        for seed in SEEDS:
+            run = root / "metrics" / "digits" / variant / str(seed)
+            run.mkdir(parents=True)
+            payload = {
+                "environment": {"device_name": "cpu"},
+                "metrics": _metrics(variant, seed, rng),
+            }
+            (run / "metrics.json").write_text(json.dumps(payload))
+            rows = [
+                {
+                    "kind": kind,
+                    "level": level,
+                    "mse": 0.02 + level / 10,
+                    "psnr": 20 - level,
+                    "ssim": 0.9 - level,
+                    "latent_shift": level,
+                    "probe_accuracy": 0.9 - level,
+                }
+                for kind, levels in GRID.items()
+                for level in levels
+            ]
+            pd.DataFrame(rows).to_csv(run / "robustness.csv", index=False)
+            labels = np.arange(100) % 10
+            codes = rng.normal(size=(100, 4)) + labels[:, None]
+            np.savez_compressed(run / "test_codes.npz", codes=codes, labels=labels)
+            for sampler in ("gmm", "prior" if variant == "vae" else "chain"):
+                save_image(torch.rand(16, 1, 8, 8), run / f"samples_{sampler}.png", nrow=4)
+            for kind, levels in GRID.items():
+                save_image(
+                    torch.rand(12, 1, 8, 8), run / f"denoise_{kind}_{levels[1]:g}.png", nrow=4
+                )
+            history = root / "history" / "digits" / variant / f"{seed}.csv"
+            history.parent.mkdir(parents=True, exist_ok=True)
+            frame = pd.DataFrame(
+                {
+                    "epoch": [1, 2, 3],
+                    "train_loss": [3.0, 2.0, 1.5],
+                    "train_recon": [3.0, 2.0, 1.5],
+                    "val_loss": [3.1, 2.2, 1.7],
+                    "val_recon": [3.1, 2.2, 1.7],
+                }
+            )
+            if variant == "vae":
+                frame = frame.assign(train_kl=[1.0, 2.0, 2.5], val_kl=[1.0, 2.1, 2.4])
+            frame.to_csv(history, index=False)
+    evaluator = root / "evaluators" / "digits"
+    evaluator.mkdir(parents=True)
+    floor = {f"floor_{stat}": 0.5 for stat in STATS}
+    (evaluator / "evaluator.json").write_text(json.dumps({"test_accuracy": 0.99, "floor": floor}))
+
+
+def _report(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "pipeline" / "report.py")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    _write_inputs(root)
+    result = _report(root)
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_every_figure_is_referenced_inline_and_present(rendered):
+    reports = rendered / "reports"
+    html = (reports / "index.html").read_text(encoding="utf-8")
+    markdown = (reports / "README.md").read_text(encoding="utf-8")
+    figures = sorted(p.name for p in (reports / "figures").glob("*.png"))
+    assert len(figures) == 8  # tradeoff, 3 robustness, denoising, samples, training, latent
+    linked = re.findall(r"!\[[^\]]*\]\(figures/([^)]+)\)", markdown)
+    assert sorted(linked) == figures
+    assert html.count('src="data:image/png;base64,') == len(figures)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert "http://" not in html and "https://" not in html
+    assert not list(reports.glob(".*"))  # no staging left behind
+
+
+def test_report_contents(rendered):
+    markdown = (rendered / "reports" / "README.md").read_text(encoding="utf-8")
+    for section in (
+        "### Findings",
+        "### Headline",
+        "### Noise robustness",
+        "#### `chain`",
+        "### Likelihood (VAE family)",
+        "### Cost",
+        "## Glossary",
+    ):
+        assert section in markdown
+    assert "evaluate.noise_grid.gaussian: [0.0, 0.3, 0.5]" in markdown  # changed from default
+    metrics = json.loads((rendered / "reports" / "metrics.json").read_text())
+    assert metrics["digits.vae.nll_iw.mean"] == pytest.approx(90.5)
+    assert "digits.dae.nll_iw.mean" not in metrics
+
+
+def test_a_failed_report_keeps_the_previous_one(rendered):
+    before = {p.name: p.read_bytes() for p in (rendered / "reports").rglob("*") if p.is_file()}
+    broken = rendered / "metrics" / "digits" / "vae" / "1" / "metrics.json"
+    saved = broken.read_text()
+    broken.unlink()
+    try:
+        result = _report(rendered)
+    finally:
+        broken.write_text(saved)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {Path('metrics/digits/vae/1/metrics.json')} not found: "
+        "evaluate@digits-vae-1 has not run"
+    ]
+    after = {p.name: p.read_bytes() for p in (rendered / "reports").rglob("*") if p.is_file()}
+    assert after == before
