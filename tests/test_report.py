@@ -129,5 +129,6 @@ def test_format_and_describe():
     assert format_value(1234567.0) == "1,234,567"
     assert format_value(0.012345, 0.0011, 3) == "0.01235 ± 0.0011"
     assert format_value(math.nan) == "–"
+    assert format_value(0.1, 1.7e-17, 3) == "0.1 ± 0"
     assert describe("sample_chain_recall").header == "Recall ↑"
     assert describe("robust_masking_mse_auc").header == "masking MSE area (per pixel) ↓"

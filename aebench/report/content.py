@@ -74,6 +74,8 @@ def format_value(mean: float, std: float = math.nan, count: int = 1) -> str:
     text = f"{int(mean):,}" if big_integer else f"{mean:.4g}"
     if count < 2 or math.isnan(std):
         return text
+    if std < 1e-9 * max(1.0, abs(mean)):  # identical seeds, up to float round-off
+        std = 0.0
     return f"{text} ± {std:.2g}"
 
 
