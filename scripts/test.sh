@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup-browser.sh
 export DVC_NO_ANALYTICS=1 PATH="$PWD/.venv/bin:$PATH"
+# The browser test's screenshots, kept for the record (git-ignored).
+export AEBENCH_SCREENSHOT="${AEBENCH_SCREENSHOT:-$PWD/test-artifacts/browser-demo.png}"
+mkdir -p "$(dirname "$AEBENCH_SCREENSHOT")"
 ruff check .
 ruff format --check . || echo "test: ruff format would restyle the files above (not a failure)"
 python -m pytest "$@"

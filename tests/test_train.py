@@ -79,3 +79,21 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ParamsError, match="no CUDA device is available"):
             pick_device("cuda")
+
+
+def test_dynamic_binarisation_trains_on_binary_batches(raw_params, images, monkeypatch):
+    raw_params["variants"]["vae"]["binarize"] = "dynamic"
+    spec = parse_params(raw_params).variant("vae")
+    seen = []
+    from aebench.models.vae import VariationalAutoencoder
+
+    loss_terms = VariationalAutoencoder.loss_terms
+
+    def recording(self, x, generator):
+        seen.append(bool(((x == 0) | (x == 1)).all()))
+        return loss_terms(self, x, generator)
+
+    monkeypatch.setattr(VariationalAutoencoder, "loss_terms", recording)
+    _, result = train_model(spec, *images, CFG, seed=0, progress=False)
+    assert seen and all(seen)  # every training and validation batch is binary
+    assert all(np.isfinite(row["val_loss"]) for row in result.history)
