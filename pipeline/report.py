@@ -6,10 +6,10 @@ from pathlib import Path
 
 from aebench.cli import run_stage
 from aebench.config import load_params
-from aebench.io import staged_outputs, write_json
+from aebench.io import staged_outputs, write_json, write_text
 from aebench.report.assemble import ReportDirs, gather
 from aebench.report.content import build_report
-from aebench.report.html import render_html
+from aebench.report.html import write_html
 from aebench.report.markdown import render_markdown
 from aebench.report.results import aggregate, flat_metrics
 
@@ -37,14 +37,14 @@ def main() -> None:
         )
         inputs = gather(params, dirs)
         doc = build_report(inputs)
-        (staging / "README.md").write_text(render_markdown(doc), encoding="utf-8")
-        html = render_html(doc, staging)
-        (staging / "index.html").write_text(html, encoding="utf-8")
+        write_text(staging / "README.md", render_markdown(doc))
+        write_html(doc, staging, staging / "index.html")
+        html_bytes = (staging / "index.html").stat().st_size
         write_json(
             staging / "metrics.json", flat_metrics(aggregate(inputs.runs), inputs.evaluators)
         )
     print(
-        f"wrote {args.out}/: README.md, index.html ({len(html) / 1e6:.2f} MB), metrics.json, "
+        f"wrote {args.out}/: README.md, index.html ({html_bytes / 1e6:.2f} MB), metrics.json, "
         "figures/"
     )
 

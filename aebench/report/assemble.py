@@ -157,16 +157,10 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         dataset: json.loads((dirs.evaluators / dataset / "evaluator.json").read_text())
         for dataset in params.run.datasets
     }
-    devices = {}
-    for dataset in params.run.datasets:
-        for variant in params.run.variants:
-            names = {
-                json.loads(run_path(dirs.metrics, dataset, variant, seed).read_text())[
-                    "environment"
-                ]["device_name"]
-                for seed in params.run.seeds
-            }
-            devices[(dataset, variant)] = ", ".join(sorted(names))
+    devices = {
+        (dataset, variant): ", ".join(sorted(set(group.device)))
+        for (dataset, variant), group in runs.groupby(["dataset", "variant"], sort=False)
+    }
     figures_by_dataset = {
         dataset: draw_figures(params, runs, dataset, dirs) for dataset in params.run.datasets
     }
@@ -174,7 +168,7 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         runs=runs,
         evaluators=evaluators,
         seeds=params.run.seeds,
-        environment=environment_lines(params, sorted(set(devices.values()))),
+        environment=environment_lines(params, sorted(set(runs.device))),
         figures=figures_by_dataset,
         devices=devices,
     )

@@ -27,6 +27,12 @@ class BulletList:
     items: tuple[str, ...]
 
 
+TIE_MARK = "†"
+TABLE_LEGEND = (
+    f"bold: best; {TIE_MARK}: not distinguishable from the best at 95% confidence over seeds"
+)
+
+
 @dataclass(frozen=True)
 class Cell:
     text: str

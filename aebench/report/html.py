@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from aebench.io import atomic_path
+from aebench.io import write_text
 from aebench.report.document import (
+    TABLE_LEGEND,
     Block,
     BulletList,
     Cell,
@@ -26,7 +27,7 @@ from aebench.report.document import (
     Table,
 )
 
-LEGEND = "bold: best; †: not distinguishable from the best at 95% confidence over seeds"
+LEGEND = TABLE_LEGEND
 NUM_CLASS = ' class="num"'
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -297,6 +298,4 @@ def render_html(doc: Document, base_dir: Path, title: str = "aebench report") ->
 def write_html(doc: Document, base_dir: Path, out_path: Path) -> None:
     """Render and write atomically, so a failed render never replaces a good page; UTF-8 whatever
     the locale, as the page declares."""
-    page = render_html(doc, Path(base_dir))
-    with atomic_path(Path(out_path)) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+    write_text(Path(out_path), render_html(doc, Path(base_dir)))

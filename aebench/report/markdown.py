@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aebench.report.document import (
+    TABLE_LEGEND,
+    TIE_MARK,
     BulletList,
     Cell,
     Document,
@@ -11,9 +13,6 @@ from aebench.report.document import (
     Paragraph,
     Table,
 )
-
-TIE_MARK = "†"
-TABLE_LEGEND = f"**bold**: best; {TIE_MARK}: not distinguishable from the best at 95% confidence"
 
 
 def _cell(cell: Cell) -> str:
@@ -28,7 +27,7 @@ def _table(table: Table) -> list[str]:
     lines = ["| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
     if any(c.best or c.tie for row in table.rows for c in row):
-        lines += ["", f"<sub>{TABLE_LEGEND} (Welch's t-test over seeds).</sub>"]
+        lines += ["", f"<sub>{TABLE_LEGEND} (Welch's t-test).</sub>"]
     if table.caption:
         lines += ["", f"*{table.caption}*"]
     return lines

@@ -9,7 +9,7 @@ import pandas as pd
 
 from aebench.config import RunConfig
 
-RUN_COLUMNS = ("dataset", "variant", "seed")
+RUN_COLUMNS = ("dataset", "variant", "seed", "device")  # not metrics
 
 
 def run_path(metrics_dir: Path, dataset: str, variant: str, seed: int) -> Path:
@@ -32,8 +32,10 @@ def load_runs(metrics_dir: Path, run: RunConfig) -> pd.DataFrame:
                         f"{path} not found: evaluate@{dataset}-{variant}-{seed} has not run"
                     )
                 result = json.loads(path.read_text())
+                device = result["environment"]["device_name"]
                 rows.append(
-                    {"dataset": dataset, "variant": variant, "seed": seed, **result["metrics"]}
+                    {"dataset": dataset, "variant": variant, "seed": seed, "device": device}
+                    | result["metrics"]
                 )
     return pd.DataFrame(rows)
 
