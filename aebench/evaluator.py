@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from aebench.io import atomic_path
+from aebench.io import save_torch
 from aebench.runtime import make_deterministic
 
 # Defaults settled on by measurement on a 2-core CPU (seeds 0-3): 98.0-98.2% test accuracy on
@@ -330,8 +330,7 @@ def save_evaluator(model: EvaluatorNet, path: Path, info: dict[str, Any] | None 
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "info": info or {},
     }
-    with atomic_path(Path(path)) as tmp:
-        torch.save(payload, tmp)
+    save_torch(payload, Path(path))
 
 
 def _read_payload(path: Path) -> dict[str, Any]:

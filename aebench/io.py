@@ -61,6 +61,19 @@ def atomic_path(final: Path) -> Iterator[Path]:
         raise
 
 
+def save_torch(payload: Any, path: Path) -> None:
+    """``torch.save`` atomically and byte-for-byte reproducibly.
+
+    Saving to a path names the archive's inner folder after the file, here a random temporary
+    name, so identical weights would give different bytes; through an open file object torch
+    uses a fixed name.
+    """
+    import torch  # only the checkpoint writers need it
+
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
+
+
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -102,3 +102,10 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path, raw_params):
     x = torch.rand(2, 1, 28, 28)
     assert torch.equal(loaded.reconstruct(x), model.eval().reconstruct(x))
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_checkpoint_bytes_depend_only_on_the_weights(tmp_path, raw_params):
+    model = build_model(_spec(raw_params, "vae", "mlp"), (1, 8, 8))
+    save_checkpoint(model, tmp_path / "a" / "model.pt")
+    save_checkpoint(model, tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from aebench.config import FAMILIES, VariantSpec, variant_from_dict
-from aebench.io import atomic_path
+from aebench.io import save_torch
 from aebench.models.ae import Autoencoder
 from aebench.models.nets import ImageShape
 from aebench.models.vae import VariationalAutoencoder
@@ -40,8 +40,7 @@ def save_checkpoint(model: Autoencoder, path: Path, extra: dict[str, Any] | None
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    with atomic_path(Path(path)) as tmp:
-        torch.save(payload, tmp)
+    save_torch(payload, Path(path))
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Autoencoder:
