@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aebench.compare import CompareError, comparison_report
 from aebench.config import ParamsError, load_params
-from aebench.data import DatasetError
 from aebench.io import write_text
-
-# The errors a user can fix by editing params or files: reported in one line, no traceback.
-USER_ERRORS = (ParamsError, DatasetError, FileNotFoundError, CompareError)
+from aebench.stage import USER_ERRORS
+from aebench.stage import run_stage as _run_stage
 
 
 def run_stage(stage: Callable[[], None]) -> None:
-    """Run a stage body; a user error becomes one message on stderr and exit status 2."""
-    try:
-        stage()
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    """A command body with the stages' error handling, plus the comparison tool's errors."""
+    from aebench.compare import CompareError  # its statistics load only for this command
+
+    _run_stage(stage, (CompareError,))
+
+
+__all__ = ["USER_ERRORS", "main", "run_stage"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -31,11 +28,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     validate = commands.add_parser("validate", help="check params.yaml and print the run matrix")
     validate.add_argument("--params", default="params.yaml")
     _add_compare(commands)
+    _add_bench(commands)
     args = parser.parse_args(argv)
     if args.command == "validate":
         run_stage(lambda: _validate(args.params))
     elif args.command == "compare":
         run_stage(lambda: _compare(args.rev_a, args.rev_b, args.out, args.all))
+    elif args.command == "bench":
+        run_stage(lambda: _bench(args))
 
 
 def _validate(path: str) -> None:
@@ -67,12 +67,46 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
 
 
 def _compare(rev_a: str, rev_b: str | None, out: str | None, show_all: bool) -> None:
+    from aebench.compare import comparison_report
+
     report = comparison_report(rev_a, rev_b, Path.cwd(), show_all)
     if out is None:
         print(report, end="")
         return
     write_text(Path(out), report)
     print(f"wrote {out}")
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="time training here against a textbook PyTorch loop and the matmul peak",
+        description="Training throughput of the default MLP and conv models on this device, "
+        "interleaved with a textbook PyTorch loop of the same model; prints a Markdown table "
+        "and writes the figures as JSON.",
+    )
+    bench.add_argument("--params", default="params.yaml")
+    bench.add_argument("--variants", nargs="+", default=["vae", "dae_gaussian", "conv_vae"])
+    bench.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
+    bench.add_argument("--repeats", type=int, default=3, help="interleaved timed runs per loop")
+    bench.add_argument("--out", metavar="FILE", help="write the JSON figures here")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    import json
+
+    from aebench.bench import markdown_table, run_bench  # torch only when benchmarking
+
+    if args.epochs < 1 or args.repeats < 1:
+        raise ParamsError("--epochs and --repeats: allowed values are integers >= 1")
+    params = load_params(args.params)
+    for name in args.variants:
+        params.variant(name)
+    result = run_bench(params, args.variants, args.epochs, args.repeats)
+    print(markdown_table(result), end="")
+    if args.out:
+        write_text(Path(args.out), json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""Compare the committed results of two git revisions: what got better, worse, or moved by noise.
+"""Compare the committed results of two git revisions: what got better, worse, or is not resolved.
 
-Every commit carries ``reports/metrics.json`` (flat keys ``{dataset}.{variant}.{metric}.mean|std``
-and ``{dataset}.evaluator.{key}``), so two revisions compare from that file alone, with no
-retraining. A change counts only when it is larger than the spread over seeds, so a reseeded run
-is not mistaken for a regression.
+Every commit carries ``reports/metrics.json`` (flat keys ``{dataset}.{variant}.{metric}``
+``.mean|std|count`` and ``{dataset}.evaluator.{key}``), so two revisions compare from that file
+alone, with no retraining. Each change gets the same rule as the report: a Welch 95% interval
+from each revision's mean, std and seed count, and a change counts only when that interval
+excludes 0, so a reseeded run is not mistaken for a regression. ``reports/environment.json``,
+where committed, says whether the two revisions ran on the same CPU and GPU.
 """
 
 from __future__ import annotations
@@ -14,35 +16,55 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from aebench.report.glossary import describe
+from aebench.report.glossary import Metric, describe
+from aebench.report.intervals import (
+    Difference,
+    difference_from_moments,
+    estimate_text,
+    interval_text,
+)
 
 METRICS_PATH = "reports/metrics.json"
+ENVIRONMENT_PATH = "reports/environment.json"
+# What a result may depend on beyond code, data and params; named in the output when it differs.
+ENVIRONMENT_KEYS = {
+    "cpu_model": "CPU model",
+    "cpu_capability": "torch CPU capability",
+    "torch_threads": "torch threads",
+    "gpu": "GPU",
+    "devices": "training device(s)",
+    "torch": "torch",
+}
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
-WITHIN_SPREAD = "within spread"
+NOT_RESOLVED = "not resolved"
 CHANGED = "changed"
 ADDED = "added"
 REMOVED = "removed"
 UNCHANGED = "unchanged"
 # Report order: what needs attention first.
-KINDS = (REGRESSION, IMPROVEMENT, WITHIN_SPREAD, CHANGED, ADDED, REMOVED, UNCHANGED)
+KINDS = (REGRESSION, IMPROVEMENT, NOT_RESOLVED, CHANGED, ADDED, REMOVED, UNCHANGED)
 SECTION_TITLES = {
     REGRESSION: "Regressions",
     IMPROVEMENT: "Improvements",
-    WITHIN_SPREAD: "Within seed spread",
-    CHANGED: "Changed: costs and counts, no better direction",
+    NOT_RESOLVED: "Not resolved: the 95% CI of the change spans 0, or too few seeds",
+    CHANGED: "Changed: costs, counts and copy rate, no better direction",
     ADDED: "Added",
     REMOVED: "Removed",
     UNCHANGED: "Unchanged",
 }
 
-SPREAD_RULE = (
-    "A change is **beyond the seed spread** when |Δ mean| > max(std old, std new): larger than "
-    "one standard deviation over seeds in either revision (the std that exists, if only one "
-    "does). Where neither revision has a std (a single seed, or an evaluator scalar) the spread "
-    'is "n/a" and any change counts as a regression or improvement. Direction (↑ higher is '
-    "better, ↓ lower is better) comes from the metric glossary; costs and counts have none."
+RULE = (
+    "Change = new − old mean over seeds, in the metric's own unit. Its 95% CI is Welch's, from "
+    "each revision's committed mean, std and seed count: (s_old²/n_old + s_new²/n_new), "
+    "Welch–Satterthwaite degrees of freedom, Student's t. It covers training noise only (the "
+    "seed part): per-image values are not committed, so the report's test-set part is left "
+    "out; when both revisions score the same test split, most of it is shared anyway. A change "
+    "is a regression or an improvement only when its CI excludes 0, otherwise it is *not "
+    "resolved with n seeds*; one seed, or no recorded count, gives no interval. Direction (↑ "
+    "higher is better, ↓ lower is better) comes from the metric glossary; density (→ 1) is "
+    "judged by its distance from 1; costs, counts and copy rate have none."
 )
 
 
@@ -67,39 +89,28 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class Stat:
+    """One revision's summary of a metric: mean, and where recorded its std and seed count."""
+
+    mean: float
+    std: float | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
 class Change:
     """One metric (``dataset.variant.metric``) in both revisions and how it moved."""
 
     key: str
-    old: float | None
-    new: float | None
-    old_std: float | None
-    new_std: float | None
+    old: Stat | None
+    new: Stat | None
     kind: str
+    diff: Difference | None = None  # new − old with its interval, where the means exist
+    reason: str = ""  # why there is no interval, where there is none
 
     @property
     def delta(self) -> float | None:
-        if self.old is None or self.new is None:
-            return None
-        return self.new - self.old
-
-    @property
-    def percent(self) -> float | None:
-        delta = self.delta
-        if delta is None or not self.old:
-            return None
-        return 100.0 * delta / abs(self.old)
-
-    @property
-    def spread(self) -> float | None:
-        return spread_of(self.old_std, self.new_std)
-
-    @property
-    def beyond_spread(self) -> bool | None:
-        """None where the test cannot be made: no std, or the metric exists on one side only."""
-        if self.delta is None or self.spread is None:
-            return None
-        return abs(self.delta) > self.spread
+        return None if self.diff is None else self.diff.estimate
 
 
 # --- reading the metrics file from git ---------------------------------------------------------
@@ -140,23 +151,29 @@ def resolve_revision(rev: str | None, repo: Path) -> Revision:
     return Revision(rev, commit, subject, full)
 
 
-def read_metrics_text(revision: Revision, repo: Path) -> str:
-    """The raw file at ``revision``: from the git object store, or from disk for the work tree."""
+def read_file_at(revision: Revision, repo: Path, path: str) -> str | None:
+    """A committed file's text at ``revision`` (from disk for the work tree); None if absent."""
     if revision.commit is None:
-        path = repo / METRICS_PATH
-        if not path.is_file():
-            raise CompareError(
-                f"{METRICS_PATH} is missing in the working tree: run `dvc repro` to produce it "
-                "(and commit reports/ to record it)"
-            )
-        return path.read_text()
-    done = _git(["show", f"{revision.full}:{METRICS_PATH}"], repo)
-    if done.returncode != 0:
+        on_disk = repo / path
+        return on_disk.read_text() if on_disk.is_file() else None
+    done = _git(["show", f"{revision.full}:{path}"], repo)
+    return done.stdout if done.returncode == 0 else None
+
+
+def read_metrics_text(revision: Revision, repo: Path) -> str:
+    """The raw metrics file at ``revision``: from the git object store, or from disk."""
+    text = read_file_at(revision, repo, METRICS_PATH)
+    if text is not None:
+        return text
+    if revision.commit is None:
         raise CompareError(
-            f"{METRICS_PATH} is missing at revision {revision.name} ({revision.commit}): "
-            "run `dvc repro` and commit reports/ there"
+            f"{METRICS_PATH} is missing in the working tree: run `dvc repro` to produce it "
+            "(and commit reports/ to record it)"
         )
-    return done.stdout
+    raise CompareError(
+        f"{METRICS_PATH} is missing at revision {revision.name} ({revision.commit}): "
+        "run `dvc repro` and commit reports/ there"
+    )
 
 
 def parse_metrics(text: str, source: str) -> dict[str, float]:
@@ -172,10 +189,21 @@ def parse_metrics(text: str, source: str) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise CompareError(
                 f"{METRICS_PATH} at {source}: {key!r} is {value!r}, expected a number "
-                "(flat keys dataset.variant.metric.mean|std)"
+                "(flat keys dataset.variant.metric.mean|std|count)"
             )
         metrics[key] = float(value)
     return metrics
+
+
+def parse_environment(text: str | None) -> dict | None:
+    """The environment record, or None where it is missing or unreadable (older revisions)."""
+    if text is None:
+        return None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def load_metrics_at(rev: str | None, repo: Path) -> dict[str, float]:
@@ -186,23 +214,23 @@ def load_metrics_at(rev: str | None, repo: Path) -> dict[str, float]:
 
 # --- comparing ---------------------------------------------------------------------------------
 
+SUFFIXES = (".mean", ".std", ".count")
 
-def split_stats(metrics: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
-    """Means and stds keyed by ``dataset.variant.metric``; a scalar key counts as a mean."""
-    means: dict[str, float] = {}
-    stds: dict[str, float] = {}
+
+def split_stats(metrics: dict[str, float]) -> dict[str, Stat]:
+    """A :class:`Stat` per ``dataset.variant.metric``; a key without a suffix counts as a mean
+    (an evaluator scalar)."""
+    parts: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
-        if key.endswith(".std"):
-            stds[key.removesuffix(".std")] = value
-        else:
-            means[key.removesuffix(".mean")] = value
-    return means, stds
-
-
-def spread_of(old_std: float | None, new_std: float | None) -> float | None:
-    """The larger seed std of the two revisions (the one that exists), None without any."""
-    stds = [s for s in (old_std, new_std) if s is not None and math.isfinite(s)]
-    return max(stds) if stds else None
+        suffix = next((s for s in SUFFIXES if key.endswith(s)), ".mean")
+        parts.setdefault(key.removesuffix(suffix), {})[suffix] = value
+    out = {}
+    for key, found in parts.items():
+        if ".mean" not in found:
+            continue
+        count = found.get(".count")
+        out[key] = Stat(found[".mean"], found.get(".std"), None if count is None else int(count))
+    return out
 
 
 def metric_name(key: str) -> str:
@@ -210,35 +238,56 @@ def metric_name(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def classify(
-    old: float | None, new: float | None, spread: float | None, higher_is_better: bool | None
-) -> str:
-    """One of :data:`KINDS`, from the values, the seed spread and which direction is better."""
+def change_interval(old: Stat, new: Stat, is_scalar: bool) -> tuple[Difference, str]:
+    """``new − old`` with its Welch interval, and why there is none where there is none."""
+    n_old, n_new = old.count, new.count
+    if is_scalar:
+        reason = "a single value (no seeds): no interval"
+        return difference_from_moments(new.mean, None, 1, old.mean, None, 1), reason
+    if n_old is None or n_new is None:
+        reason = "no seed count recorded in a revision's metrics.json: no interval"
+        return difference_from_moments(new.mean, None, 1, old.mean, None, 1), reason
+    var_old = None if old.std is None else old.std**2
+    var_new = None if new.std is None else new.std**2
+    diff = difference_from_moments(new.mean, var_new, n_new, old.mean, var_old, n_old)
+    return diff, "" if diff.resolvable else f"not resolved with {diff.seeds_text}"
+
+
+def direction_of(metric: Metric, old: float, new: float) -> bool | None:
+    """True when ``new`` is better than ``old``, False when worse, None without a direction."""
+    if metric.target is not None:
+        before, after = abs(old - metric.target), abs(new - metric.target)
+        return None if before == after else after < before
+    if metric.higher_is_better is None:
+        return None
+    return (new > old) == metric.higher_is_better
+
+
+def classify_change(key: str, old: Stat | None, new: Stat | None) -> Change:
+    """One of :data:`KINDS` for a metric, from both revisions' summaries."""
     if old is None:
-        return ADDED
+        return Change(key, old, new, ADDED)
     if new is None:
-        return REMOVED
-    if old == new or (math.isnan(old) and math.isnan(new)):
-        return UNCHANGED
-    delta = new - old
-    if higher_is_better is None or not math.isfinite(delta):
-        return CHANGED
-    if spread is not None and abs(delta) <= spread:
-        return WITHIN_SPREAD
-    return IMPROVEMENT if (delta > 0) == higher_is_better else REGRESSION
+        return Change(key, old, new, REMOVED)
+    if old.mean == new.mean or (math.isnan(old.mean) and math.isnan(new.mean)):
+        return Change(key, old, new, UNCHANGED)
+    is_scalar = key.split(".")[1:2] == ["evaluator"]  # one evaluator per dataset, no seeds
+    diff, reason = change_interval(old, new, is_scalar)
+    better = direction_of(describe(metric_name(key)), old.mean, new.mean)
+    if better is None or not math.isfinite(diff.estimate):
+        return Change(key, old, new, CHANGED, diff, reason)
+    if not diff.excludes_zero:
+        if not reason:
+            reason = f"not resolved with {diff.seeds_text}"
+        return Change(key, old, new, NOT_RESOLVED, diff, reason)
+    return Change(key, old, new, IMPROVEMENT if better else REGRESSION, diff)
 
 
 def compare_metrics(old: dict[str, float], new: dict[str, float]) -> list[Change]:
     """Every metric of either revision, regressions first, then in the files' order."""
-    old_means, old_stds = split_stats(old)
-    new_means, new_stds = split_stats(new)
-    keys = list(new_means) + [k for k in old_means if k not in new_means]
-    changes = []
-    for key in keys:
-        a, b = old_means.get(key), new_means.get(key)
-        sa, sb = old_stds.get(key), new_stds.get(key)
-        kind = classify(a, b, spread_of(sa, sb), describe(metric_name(key)).higher_is_better)
-        changes.append(Change(key, a, b, sa, sb, kind))
+    old_stats, new_stats = split_stats(old), split_stats(new)
+    keys = list(new_stats) + [k for k in old_stats if k not in new_stats]
+    changes = [classify_change(k, old_stats.get(k), new_stats.get(k)) for k in keys]
     return sorted(changes, key=lambda c: KINDS.index(c.kind))
 
 
@@ -249,41 +298,57 @@ def count_kinds(changes: list[Change]) -> dict[str, int]:
     return counts
 
 
+def environment_note(old: dict | None, new: dict | None) -> str:
+    """One line on whether both revisions ran on the same machine type."""
+    if old is None or new is None:
+        missing = " and ".join(n for n, e in (("old", old), ("new", new)) if e is None)
+        return f"not recorded for the {missing} revision (`{ENVIRONMENT_PATH}`)"
+    differ = [
+        f"{label} {old.get(k, '?')!s} → {new.get(k, '?')!s}"
+        for k, label in ENVIRONMENT_KEYS.items()
+        if old.get(k) != new.get(k)
+    ]
+    if not differ:
+        return "same CPU model, torch CPU capability, threads and GPU"
+    return (
+        "**differs**: "
+        + "; ".join(differ)
+        + " (results can change with the machine, not only the code)"
+    )
+
+
 # --- rendering ---------------------------------------------------------------------------------
 
 
-def _value(value: float | None) -> str:
-    return "—" if value is None else f"{value:.5g}"
-
-
-def _signed(value: float | None, suffix: str = "") -> str:
-    return "n/a" if value is None else f"{value:+.3g}{suffix}"
-
-
-def _beyond(change: Change) -> str:
-    if change.kind in (ADDED, REMOVED):
+def _stat(stat: Stat | None) -> str:
+    if stat is None:
         return "—"
-    return {True: "yes", False: "no", None: "n/a"}[change.beyond_spread]
+    text = f"{stat.mean:.5g}"
+    if stat.std is not None:
+        text += f" ± {stat.std:.2g}"
+    if stat.count is not None:
+        text += f" (n={stat.count})"
+    return text
+
+
+def _change(change: Change) -> str:
+    """``+0.005 (95% CI 0.001 to 0.009)``, with the reason where it is not resolved."""
+    if change.diff is None:
+        return "—"
+    value, decimals = estimate_text(change.diff)
+    if change.diff.resolvable:
+        value += f" ({interval_text(change.diff, decimals)})"
+    return f"{value}: {change.reason}" if change.reason else value
 
 
 def _row(change: Change) -> str:
     what = describe(metric_name(change.key)).header.replace("|", "\\|")
-    spread = "n/a" if change.spread is None else f"{change.spread:.3g}"
-    cells = [
-        f"`{change.key}`",
-        what,
-        _value(change.old),
-        _value(change.new),
-        _signed(change.delta),
-        _signed(change.percent, "%"),
-        spread,
-        _beyond(change),
-    ]
+    cells = [f"`{change.key}`", what, _stat(change.old), _stat(change.new), _change(change)]
     return "| " + " | ".join(cells) + " |"
 
 
 def _table(changes: list[Change]) -> list[str]:
-    header = ["metric", "what", "old", "new", "Δ", "Δ %", "spread", "beyond spread"]
+    header = ["metric", "what", "old", "new", "change (new − old, 95% CI)"]
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *map(_row, changes)]
 
 
@@ -292,18 +357,24 @@ def _summary(counts: dict[str, int]) -> str:
 
 
 def render_comparison(
-    changes: list[Change], old: Revision, new: Revision, show_all: bool = False
+    changes: list[Change],
+    old: Revision,
+    new: Revision,
+    show_all: bool = False,
+    environment: str = "",
 ) -> str:
-    """Markdown: the two revisions, counts per class, the spread rule, one table per class."""
+    """Markdown: the two revisions, their environments, counts per class, the rule, one table
+    per class."""
     counts = count_kinds(changes)
     lines = [
         "# Metrics comparison",
         "",
         f"- **old:** {old.label}",
         f"- **new:** {new.label}",
+        *([f"- **environment:** {environment}"] if environment else []),
         f"- **summary:** {_summary(counts)}",
         "",
-        SPREAD_RULE,
+        RULE,
     ]
     for kind in KINDS:
         rows = [c for c in changes if c.kind == kind]
@@ -321,4 +392,8 @@ def comparison_report(rev_a: str, rev_b: str | None, cwd: Path, show_all: bool =
     old_rev, new_rev = resolve_revision(rev_a, repo), resolve_revision(rev_b, repo)
     old = parse_metrics(read_metrics_text(old_rev, repo), old_rev.name)
     new = parse_metrics(read_metrics_text(new_rev, repo), new_rev.name)
-    return render_comparison(compare_metrics(old, new), old_rev, new_rev, show_all)
+    environment = environment_note(
+        parse_environment(read_file_at(old_rev, repo, ENVIRONMENT_PATH)),
+        parse_environment(read_file_at(new_rev, repo, ENVIRONMENT_PATH)),
+    )
+    return render_comparison(compare_metrics(old, new), old_rev, new_rev, show_all, environment)

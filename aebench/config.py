@@ -6,6 +6,7 @@ so a typo in params.yaml stops a stage before it writes anything.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
 DEVICES = ("auto", "cpu", "cuda")
 BINARIZE = ("none", "dynamic")
+PRECISIONS = ("fp32", "bf16")
 SAMPLERS = ("prior", "gmm", "chain")
 # Which families each sampler applies to (DESIGN.md: samplers).
 SAMPLER_FAMILIES = {
@@ -101,19 +103,34 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 40
+    """Adam with early stopping on the validation objective, so models are compared converged.
+
+    Training stops after ``patience`` epochs without the validation objective falling more than
+    ``min_delta`` nats below its best; ``max_epochs`` is only a cap, and a run that reaches it is
+    reported as not converged. ``lr_plateau_factor`` (None: off) multiplies the learning rate
+    after ``lr_plateau_patience`` epochs without such an improvement.
+    """
+
+    max_epochs: int = 500
+    patience: int = 10
+    min_delta: float = 0.01
+    lr_plateau_factor: float | None = 0.5
+    lr_plateau_patience: int = 4
     batch_size: int = 100
     lr: float = 1e-3
     device: str = "auto"
+    threads: int = 2  # torch CPU threads: fp32 sums, hence results, depend on it
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
 class ChainConfig:
-    """DAE Markov chain sampler (Bengio et al. 2013): parallel chains from uniform noise.
+    """DAE Markov chain sampler (Bengio et al. 2013): parallel chains from uniform noise, each
+    step a corruption and a draw from P(X | X~) (see :func:`aebench.samplers.sample_chain`).
 
     As many chains as samples (one state each after burn-in) keeps the samples independent, so the
     sample metrics mean the same as for the other samplers; fewer chains take several thinned
-    states from each."""
+    states from each. ``chains`` is a cap: no more chains run than samples are asked for."""
 
     chains: int = 1000
     burn_in: int = 50
@@ -185,6 +202,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def parse_params(raw: Any) -> Params:
     """Validate an already-parsed params mapping (see :func:`load_params`)."""
+    _refuse_non_finite(raw)
     root = _mapping(raw, "the top level")
     _check_keys(
         root,
@@ -230,12 +248,35 @@ def _parse_train(raw: Any) -> TrainConfig:
     node = _mapping(raw, "train")
     _check_keys(node, "train", optional=tuple(TrainConfig.__dataclass_fields__))
     default = TrainConfig()
-    return TrainConfig(
-        epochs=_int(node, "train.epochs", default.epochs, minimum=1),
+    factor = node.get("lr_plateau_factor", default.lr_plateau_factor)
+    if factor is not None:
+        factor = _number(node, "train.lr_plateau_factor", default.lr_plateau_factor)
+        if not 0 < factor < 1:
+            raise ParamsError(
+                f"train.lr_plateau_factor: {factor} is not allowed; a number between 0 and 1 "
+                "(exclusive), or null to keep the learning rate fixed"
+            )
+    cfg = TrainConfig(
+        max_epochs=_int(node, "train.max_epochs", default.max_epochs, minimum=1),
+        patience=_int(node, "train.patience", default.patience, minimum=1),
+        min_delta=_non_negative_float(node, "train.min_delta", default.min_delta),
+        lr_plateau_factor=factor,
+        lr_plateau_patience=_int(
+            node, "train.lr_plateau_patience", default.lr_plateau_patience, minimum=0
+        ),
         batch_size=_int(node, "train.batch_size", default.batch_size, minimum=1),
         lr=_positive_float(node, "train.lr", default.lr),
         device=_choice(node, "train.device", DEVICES, default.device),
+        threads=_int(node, "train.threads", default.threads, minimum=1),
+        precision=_choice(node, "train.precision", PRECISIONS, default.precision),
     )
+    if factor is not None and cfg.lr_plateau_patience >= cfg.patience:
+        raise ParamsError(
+            f"train.lr_plateau_patience: {cfg.lr_plateau_patience} is not allowed; it must be "
+            f"below train.patience ({cfg.patience}), else training stops before the learning "
+            "rate is ever lowered"
+        )
+    return cfg
 
 
 def _parse_evaluate(raw: Any) -> EvaluateConfig:
@@ -459,6 +500,23 @@ def _parse_noise(raw: Any, where: str) -> NoiseSpec:
 # --- small typed readers; each raises ParamsError naming the key ------------------------------
 
 
+def _refuse_non_finite(raw: Any, where: str = "") -> None:
+    """YAML reads ``.nan`` and ``.inf`` as floats, which every range check would let through
+    (NaN compares false with everything): refuse them anywhere in the file, naming the key."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ParamsError(
+            f"{where or 'the top level'}: {raw} is not allowed; numbers must be finite"
+        )
+    children = (
+        raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()
+    )
+    for key, value in children:
+        child = (
+            f"{where}[{key}]" if isinstance(raw, list) else f"{where}.{key}" if where else str(key)
+        )
+        _refuse_non_finite(value, child)
+
+
 def _names(mapping: dict) -> str:
     return ", ".join(sorted(map(str, mapping)))
 
@@ -494,7 +552,16 @@ def _number(node: dict, key: str, default: float | None) -> float:
     value = node.get(key.rsplit(".", 1)[-1], default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ParamsError(f"{key}: {value!r} is not allowed; expected a number")
+    if not math.isfinite(value):
+        raise ParamsError(f"{key}: {value} is not allowed; expected a finite number")
     return float(value)
+
+
+def _non_negative_float(node: dict, key: str, default: float) -> float:
+    value = _number(node, key, default)
+    if value < 0:
+        raise ParamsError(f"{key}: {value} is not allowed; expected a number >= 0")
+    return value
 
 
 def _positive_float(node: dict, key: str, default: float) -> float:

@@ -14,15 +14,25 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sklearn.model_selection import train_test_split
 
 from aebench.config import DataConfig
 from aebench.io import atomic_dir
 
+if TYPE_CHECKING:
+    import torch
+
 SPLITS = ("train", "val", "test")
+
+
+def train_test_split(*arrays, **options):
+    """scikit-learn's stratified split, imported on first use: only the fetch stage splits, and
+    the import costs every other stage about half a second."""
+    from sklearn.model_selection import train_test_split as split
+
+    return split(*arrays, **options)
 
 
 class DatasetError(RuntimeError):
@@ -217,4 +227,6 @@ def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def to_float(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 N×C×H×W -> float32 tensor in [0, 1] on ``device``."""
+    import torch
+
     return torch.from_numpy(images).to(device=device, dtype=torch.float32).div_(255.0)

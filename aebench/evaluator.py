@@ -14,7 +14,6 @@ weights. Checkpoints are plain dicts that load with ``torch.load(weights_only=Tr
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -207,7 +206,9 @@ def train_evaluator(
     width: int = 16,
 ) -> tuple[EvaluatorNet, dict[str, Any]]:
     """Train the classifier with Adam (cosine-decayed lr); return it at its best validation
-    accuracy (ties: lower validation loss) in eval mode, plus a plain-typed info dict.
+    accuracy (ties: lower validation loss) in eval mode, plus a plain-typed info dict with no
+    wall-clock value (it goes into the checkpoint and evaluator.json, which must not change
+    between reruns; the stage times training itself).
 
     ``train_x``/``val_x`` are float images in [0, 1] on the training device (as
     :func:`aebench.data.to_float` makes them); labels are int64 tensors. ``epochs`` defaults to
@@ -236,7 +237,6 @@ def train_evaluator(
     generator = torch.Generator(device=device).manual_seed(seed)
     history: list[dict[str, float]] = []
     best_state, best_epoch, best_key = None, 0, (-1.0, 0.0)
-    started = time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc="evaluator", disable=not progress, unit="epoch")
     for epoch in bar:
         model.train()
@@ -286,7 +286,6 @@ def train_evaluator(
         "best_epoch": best_epoch,
         "best_val_accuracy": best_key[0],
         "best_val_loss": -best_key[1],
-        "seconds": time.perf_counter() - started,
         "device": str(device),
         "history": history,
     }

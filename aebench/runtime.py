@@ -27,8 +27,11 @@ def device_name(device: torch.device | str) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def make_deterministic(seed: int) -> None:
-    """Seed torch and switch on deterministic kernels (bit-identical reruns on CPU)."""
+def make_deterministic(seed: int, threads: int | None = None) -> None:
+    """Seed torch, fix its CPU thread count and switch on deterministic kernels (bit-identical
+    reruns on CPU: fp32 sums are split across threads, so results depend on their number)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     # Required by cuBLAS for deterministic matmuls; harmless on CPU.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)

@@ -3,9 +3,9 @@
 import argparse
 from pathlib import Path
 
-from aebench.cli import run_stage
 from aebench.config import load_params
 from aebench.data import fetch
+from aebench.stage import run_stage
 
 
 def main() -> None:

@@ -1,17 +1,21 @@
 """DVC stage report: gather every evaluation into reports/ — metrics.json (for `dvc metrics`),
-README.md (renders on any git host), index.html (one self-contained file) and figures/*.png."""
+README.md (renders on any git host), index.html (one self-contained file), figures/*.png and
+environment.json (the machine, for `aebench compare`; DVC metrics must be numbers).
+
+Nothing written depends on the clock: re-rendering unchanged inputs gives identical bytes."""
 
 import argparse
 from pathlib import Path
 
-from aebench.cli import run_stage
 from aebench.config import load_params
 from aebench.io import staged_outputs, write_json, write_text
 from aebench.report.assemble import ReportDirs, gather
 from aebench.report.content import build_report
+from aebench.report.environment import machine
 from aebench.report.html import write_html
 from aebench.report.markdown import render_markdown
 from aebench.report.results import aggregate, flat_metrics
+from aebench.stage import run_stage
 
 
 def main() -> None:
@@ -43,9 +47,10 @@ def main() -> None:
         write_json(
             staging / "metrics.json", flat_metrics(aggregate(inputs.runs), inputs.evaluators)
         )
+        write_json(staging / "environment.json", machine(params, sorted(set(inputs.runs.device))))
     print(
         f"wrote {args.out}/: README.md, index.html ({html_bytes / 1e6:.2f} MB), metrics.json, "
-        "figures/"
+        "environment.json, figures/"
     )
 
 

@@ -3,12 +3,12 @@
 import argparse
 from pathlib import Path
 
-from aebench.cli import run_stage
 from aebench.config import load_params
 from aebench.data import load_split, to_float
 from aebench.io import atomic_dir, write_json
 from aebench.models import count_parameters, save_checkpoint
 from aebench.runtime import device_name, pick_device
+from aebench.stage import run_stage
 from aebench.train import train_model, write_history
 
 
@@ -31,9 +31,10 @@ def main() -> None:
         "variant": args.variant,
         "seed": args.seed,
         "parameters": count_parameters(model),
-        "train_seconds": result.seconds,
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
+        **result.convergence.as_dict(),
+        "max_epochs": params.train.max_epochs,
+        "threads": params.train.threads,
+        "precision": params.train.precision,
         "device": result.device,
         "device_name": device_name(result.device),
     }
@@ -42,8 +43,15 @@ def main() -> None:
         save_checkpoint(model, out / "model.pt", extra={"seed": args.seed})
         write_json(out / "train.json", info)
     write_history(Path("history") / run.with_suffix(".csv"), result.history)
+    # Wall-clock time only here: no stage depends on timings/, so it never triggers a rerun.
+    write_json(
+        Path("timings") / "train" / run.with_suffix(".json"),
+        {"train_seconds": result.seconds, "epochs": result.convergence.stop_epoch},
+    )
+    convergence = result.convergence
     print(
-        f"{run}: best epoch {result.best_epoch}, val loss {result.best_val_loss:.3f}, "
+        f"{run}: best epoch {convergence.best_epoch} of {convergence.stop_epoch} "
+        f"(stopped by {convergence.stop_reason}), val loss {convergence.best_val_loss:.3f}, "
         f"{result.seconds:.1f} s on {result.device}"
     )
 

@@ -8,7 +8,7 @@ import pytest
 
 MINIMAL_PARAMS = {
     "data": {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.2},
-    "train": {"epochs": 2, "batch_size": 64, "lr": 1e-3, "device": "cpu"},
+    "train": {"max_epochs": 2, "batch_size": 64, "lr": 1e-3, "device": "cpu"},
     "run": {"datasets": ["digits"], "variants": ["ae", "vae"], "seeds": [0]},
     "variants": {
         "ae": {"family": "ae", "latent_dim": 4},

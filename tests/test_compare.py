@@ -3,52 +3,79 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from aebench.cli import main
 from aebench.compare import (
     ADDED,
     CHANGED,
     IMPROVEMENT,
+    NOT_RESOLVED,
     REGRESSION,
     REMOVED,
     UNCHANGED,
-    WITHIN_SPREAD,
     CompareError,
     Revision,
     compare_metrics,
+    environment_note,
     parse_metrics,
     render_comparison,
 )
 
 OLD = {
-    "d.vae.recon_mse.mean": 0.020,  # lower is better; rises beyond the spread: regression
+    "d.vae.recon_mse.mean": 0.020,  # lower is better; rises, CI excludes 0: regression
     "d.vae.recon_mse.std": 0.001,
-    "d.vae.recon_ssim.mean": 0.80,  # higher is better; rises beyond the spread: improvement
+    "d.vae.recon_mse.count": 3,
+    "d.vae.recon_ssim.mean": 0.80,  # higher is better; rises, CI excludes 0: improvement
     "d.vae.recon_ssim.std": 0.01,
-    "d.vae.sample_gmm_fd.mean": 10.0,  # moves by less than the std: within spread
+    "d.vae.recon_ssim.count": 3,
+    "d.vae.sample_gmm_fd.mean": 10.0,  # moves well inside its CI: not resolved
     "d.vae.sample_gmm_fd.std": 1.0,
-    "d.vae.train_seconds.mean": 30.0,  # a cost: no better direction
-    "d.vae.train_seconds.std": 2.0,
-    "d.vae.probe_accuracy.mean": 0.90,  # single seed, no std: the spread test is n/a
+    "d.vae.sample_gmm_fd.count": 3,
+    "d.vae.sample_gmm_density.mean": 0.80,  # rises towards 1: improvement
+    "d.vae.sample_gmm_density.std": 0.01,
+    "d.vae.sample_gmm_density.count": 3,
+    "d.vae.sample_prior_density.mean": 1.05,  # rises away from 1: regression, though it rises
+    "d.vae.sample_prior_density.std": 0.01,
+    "d.vae.sample_prior_density.count": 3,
+    "d.vae.sample_gmm_copy_rate.mean": 0.05,  # no better direction: changed
+    "d.vae.sample_gmm_copy_rate.std": 0.001,
+    "d.vae.sample_gmm_copy_rate.count": 3,
+    "d.vae.probe_accuracy.mean": 0.90,  # a single seed: no interval
+    "d.vae.probe_accuracy.count": 1,
     "d.vae.nll_iw.mean": 95.0,  # removed
     "d.vae.parameters.mean": 1000.0,  # unchanged
+    "d.evaluator.reference_fd": 2.9,  # one evaluator: a single value, no interval
 }
 NEW = {
     "d.vae.recon_mse.mean": 0.025,
     "d.vae.recon_mse.std": 0.002,
+    "d.vae.recon_mse.count": 3,
     "d.vae.recon_ssim.mean": 0.85,
     "d.vae.recon_ssim.std": 0.01,
+    "d.vae.recon_ssim.count": 3,
     "d.vae.sample_gmm_fd.mean": 10.5,
     "d.vae.sample_gmm_fd.std": 0.4,
-    "d.vae.train_seconds.mean": 60.0,
-    "d.vae.train_seconds.std": 2.0,
+    "d.vae.sample_gmm_fd.count": 3,
+    "d.vae.sample_gmm_density.mean": 0.95,
+    "d.vae.sample_gmm_density.std": 0.01,
+    "d.vae.sample_gmm_density.count": 3,
+    "d.vae.sample_prior_density.mean": 1.30,
+    "d.vae.sample_prior_density.std": 0.01,
+    "d.vae.sample_prior_density.count": 3,
+    "d.vae.sample_gmm_copy_rate.mean": 0.20,
+    "d.vae.sample_gmm_copy_rate.std": 0.001,
+    "d.vae.sample_gmm_copy_rate.count": 3,
     "d.vae.probe_accuracy.mean": 0.89,
+    "d.vae.probe_accuracy.count": 1,
     "d.vae.parameters.mean": 1000.0,
+    "d.evaluator.reference_fd": 3.5,
     "d.evaluator.test_accuracy": 0.98,  # added
 }
 
@@ -63,11 +90,14 @@ def changes():
     [
         ("d.vae.recon_mse", REGRESSION),
         ("d.vae.recon_ssim", IMPROVEMENT),
-        ("d.vae.sample_gmm_fd", WITHIN_SPREAD),
-        ("d.vae.train_seconds", CHANGED),
-        ("d.vae.probe_accuracy", REGRESSION),
+        ("d.vae.sample_gmm_fd", NOT_RESOLVED),
+        ("d.vae.sample_gmm_density", IMPROVEMENT),
+        ("d.vae.sample_prior_density", REGRESSION),
+        ("d.vae.sample_gmm_copy_rate", CHANGED),
+        ("d.vae.probe_accuracy", NOT_RESOLVED),
         ("d.vae.nll_iw", REMOVED),
         ("d.vae.parameters", UNCHANGED),
+        ("d.evaluator.reference_fd", NOT_RESOLVED),
         ("d.evaluator.test_accuracy", ADDED),
     ],
 )
@@ -75,28 +105,28 @@ def test_classification(changes, key, kind):
     assert changes[key].kind == kind
 
 
-def test_numbers_and_spread(changes):
-    mse = changes["d.vae.recon_mse"]
-    assert mse.delta == pytest.approx(0.005)
-    assert mse.percent == pytest.approx(25.0)
-    assert mse.spread == pytest.approx(0.002)  # the larger std of the two revisions
-    assert mse.beyond_spread is True
-    assert changes["d.vae.sample_gmm_fd"].beyond_spread is False
-    single_seed = changes["d.vae.probe_accuracy"]
-    assert single_seed.spread is None
-    assert single_seed.beyond_spread is None
+def test_interval_is_welch_from_mean_std_and_count(changes):
+    ssim = changes["d.vae.recon_ssim"].diff
+    variance = 0.01**2 / 3 + 0.01**2 / 3
+    half = stats.t.ppf(0.975, 4) * math.sqrt(variance)  # Welch–Satterthwaite: 4
+    assert ssim.estimate == pytest.approx(0.05)
+    assert ssim.dof == pytest.approx(4.0)
+    assert (ssim.low, ssim.high) == pytest.approx((0.05 - half, 0.05 + half))
+    mse = changes["d.vae.recon_mse"].diff
+    assert mse.low > 0 and not mse.covers_images  # the seed part only
+    fd = changes["d.vae.sample_gmm_fd"]
+    assert fd.diff.low < 0 < fd.diff.high and fd.reason == "not resolved with 3 seeds"
 
 
-def test_change_equal_to_the_spread_is_within_it():
-    old = {"d.v.recon_psnr.mean": 20.0, "d.v.recon_psnr.std": 0.5}
-    new = {"d.v.recon_psnr.mean": 19.5, "d.v.recon_psnr.std": 0.25}
-    assert compare_metrics(old, new)[0].kind == WITHIN_SPREAD
-
-
-def test_std_of_one_revision_is_enough():
-    old = {"d.v.recon_mse.mean": 0.02}
-    new = {"d.v.recon_mse.mean": 0.01, "d.v.recon_mse.std": 0.02}
-    assert compare_metrics(old, new)[0].kind == WITHIN_SPREAD
+def test_no_interval_without_two_seeds_or_a_count(changes):
+    single = changes["d.vae.probe_accuracy"]
+    assert single.diff.low is None and single.reason == "not resolved with 1 seed"
+    scalar = changes["d.evaluator.reference_fd"]
+    assert scalar.reason.startswith("a single value")
+    old = {"d.v.recon_mse.mean": 0.02, "d.v.recon_mse.std": 0.001}  # written before counts
+    new = {"d.v.recon_mse.mean": 0.01, "d.v.recon_mse.std": 0.001, "d.v.recon_mse.count": 3}
+    change = compare_metrics(old, new)[0]
+    assert change.kind == NOT_RESOLVED and change.reason.startswith("no seed count recorded")
 
 
 def test_order_puts_regressions_first(changes):
@@ -111,19 +141,36 @@ def test_render_lists_sections_in_order_and_counts_unchanged():
     assert "`HEAD~1` = `abc1234` old run" in text
     assert "working tree" in text
     assert (
-        "regression: 2, improvement: 1, within spread: 1, changed: 1, added: 1, removed: 1" in text
+        "regression: 2, improvement: 2, not resolved: 3, changed: 1, added: 1, removed: 1" in text
     )
-    assert "max(std old, std new)" in text
-    assert text.index("## Regressions (2)") < text.index("## Improvements (1)")
-    assert text.index("## Improvements (1)") < text.index("## Within seed spread (1)")
-    assert (
-        "| `d.vae.recon_mse` | MSE (per pixel) ↓ | 0.02 | 0.025 | +0.005 | +25% | 0.002 | yes |"
-        in (text)
-    )
-    assert "| n/a | n/a |" in text  # the single-seed metric: no spread, no test
+    assert "seed part" in text and "Welch" in text
+    assert text.index("## Regressions (2)") < text.index("## Improvements (2)")
+    assert text.index("## Improvements (2)") < text.index("## Not resolved")
+    row = next(line for line in text.splitlines() if line.startswith("| `d.vae.recon_mse`"))
+    assert row.startswith(
+        "| `d.vae.recon_mse` | MSE (per pixel) ↓ | 0.02 ± 0.001 (n=3) | 0.025 ± 0.002 (n=3) | "
+        "+0.0050 (95% CI 0.0008 to 0.0092) |"
+    ), row
+    assert "| +0.5 (95% CI −1.6 to 2.6): not resolved with 3 seeds |" in text
+    assert "| 0.9 (n=1) | 0.89 (n=1) | −0.01: not resolved with 1 seed |" in text
+    assert "| 2.9 | 3.5 | +0.6: a single value (no seeds): no interval |" in text
+    assert "%" not in text.replace("95% CI", "")  # changes in the metric's unit, never percent
     assert "## Unchanged" not in text
     assert "1 metric(s) unchanged" in text
     assert "## Unchanged (1)" in render_comparison(compare_metrics(OLD, NEW), old, new, True)
+    lowered = text.lower()
+    assert "seed spread" not in lowered and " tie" not in lowered
+
+
+def test_environment_note():
+    machine = {"cpu_model": "Xeon", "cpu_capability": "AVX512", "gpu": "none", "torch": "2.14"}
+    assert environment_note(machine, dict(machine)).startswith("same CPU model")
+    other = machine | {"cpu_model": "EPYC", "cpu_capability": "AVX2"}
+    note = environment_note(machine, other)
+    assert note.startswith("**differs**: CPU model Xeon → EPYC; torch CPU capability AVX512 → AVX2")
+    assert environment_note(None, machine) == (
+        "not recorded for the old revision (`reports/environment.json`)"
+    )
 
 
 def test_parse_rejects_a_nested_file():
@@ -143,9 +190,15 @@ def _write_metrics(repo: Path, metrics: dict[str, float]) -> None:
     (repo / "reports" / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
 
+def _write_environment(repo: Path, cpu: str) -> None:
+    machine = {"cpu_model": cpu, "cpu_capability": "AVX2", "gpu": "none", "torch_threads": 2}
+    (repo / "reports" / "environment.json").write_text(json.dumps(machine))
+
+
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    """Three states: a first commit, a second with a changed file, and an edited working tree."""
+    """Three states: a first commit (no environment record), a second with changed results on a
+    recorded machine, and an edited working tree from another CPU."""
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "config", "user.name", "Test")
     _git(tmp_path, "config", "user.email", "test@example.com")
@@ -157,8 +210,11 @@ def repo(tmp_path, monkeypatch):
     _git(tmp_path, "add", "reports/metrics.json")
     _git(tmp_path, "commit", "-q", "-m", "baseline results")
     _write_metrics(tmp_path, NEW)
+    _write_environment(tmp_path, "Xeon")
+    _git(tmp_path, "add", "reports/environment.json")
     _git(tmp_path, "commit", "-q", "-am", "wider latent")
     _write_metrics(tmp_path, {**NEW, "d.vae.recon_mse.mean": 0.010})
+    _write_environment(tmp_path, "EPYC")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -177,8 +233,9 @@ def test_cli_compares_two_commits(repo, capsys):
     status, out, _ = _compare(capsys, "HEAD~1", "HEAD")
     assert status == 0
     assert "wider latent" in out and "baseline results" in out
-    regression = out.index("`d.vae.recon_mse` | MSE (per pixel) ↓ | 0.02 | 0.025 | +0.005 | +25%")
-    improvement = out.index("`d.vae.recon_ssim` | SSIM ↑ | 0.8 | 0.85 | +0.05 | +6.25%")
+    assert "- **environment:** not recorded for the old revision" in out
+    regression = out.index("| `d.vae.recon_mse` | MSE (per pixel) ↓ | 0.02 ± 0.001 (n=3) |")
+    improvement = out.index("| `d.vae.recon_ssim` | SSIM ↑ | 0.8 ± 0.01 (n=3) | 0.85 ± 0.01 (n=3)")
     assert regression < improvement
 
 
@@ -190,14 +247,18 @@ def test_module_entry_point_runs_in_a_subprocess(repo):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.index("## Regressions (2)") < done.stdout.index("## Improvements (1)")
+    assert done.stdout.index("## Regressions (2)") < done.stdout.index("## Improvements (2)")
 
 
 def test_cli_default_is_the_working_tree(repo, capsys):
     status, out, _ = _compare(capsys, "HEAD")
     assert status == 0
     assert "**new:** working tree" in out
-    assert "| `d.vae.recon_mse` | MSE (per pixel) ↓ | 0.025 | 0.01 | -0.015 | -60% |" in out
+    assert "- **environment:** **differs**: CPU model Xeon → EPYC" in out
+    assert (
+        "| `d.vae.recon_mse` | MSE (per pixel) ↓ | 0.025 ± 0.002 (n=3) | 0.01 ± 0.002 (n=3) | "
+        "−0.0150 (95% CI −0.0195 to −0.0105) |"
+    ) in out
     assert "## Improvements (1)" in out and "## Regressions" not in out
 
 

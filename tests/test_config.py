@@ -13,8 +13,9 @@ def test_minimal_params_parse(raw_params):
 
 def test_repository_params_are_valid():
     params = load_params("params.yaml")
-    assert len(params.run.variants) == 7
+    assert "iwae_protocol_vae" in params.run.variants  # the published likelihood protocol
     assert all(v in params.variants for v in params.run.variants)
+    assert params.train.patience < params.train.max_epochs
 
 
 def test_variant_round_trips_through_checkpoint_dict(raw_params):
@@ -26,7 +27,7 @@ def _set(raw, dotted, value):
     *parents, last = dotted.split(".")
     node = raw
     for key in parents:
-        node = node[key]
+        node = node.setdefault(key, {})
     node[last] = value
 
 
@@ -59,7 +60,25 @@ def _set(raw, dotted, value):
             r"variants\.ae\.latent_dim: 0 is not allowed; expected an integer >= 1",
         ),
         ("variants.ae.latent_dim", -3, r"latent_dim: -3 is not allowed"),
-        ("train.epochs", 0, r"train\.epochs: 0 is not allowed; expected an integer >= 1"),
+        ("train.max_epochs", 0, r"train\.max_epochs: 0 is not allowed; expected an integer >= 1"),
+        ("train.patience", 0, r"train\.patience: 0 is not allowed; expected an integer >= 1"),
+        ("train.min_delta", -0.1, r"train\.min_delta: -0.1 is not allowed; expected a number >= 0"),
+        ("train.lr_plateau_factor", 1.5, r"train\.lr_plateau_factor: 1.5 is not allowed"),
+        ("train.lr_plateau_patience", 10, r"train\.lr_plateau_patience: 10 is not allowed"),
+        ("train.precision", "fp8", r"train\.precision: 'fp8' is not allowed; allowed: fp32, bf16"),
+        ("train.threads", 0, r"train\.threads: 0 is not allowed; expected an integer >= 1"),
+        ("train.lr", float("nan"), r"train\.lr: nan is not allowed; numbers must be finite"),
+        ("train.lr", float("inf"), r"train\.lr: inf is not allowed; numbers must be finite"),
+        (
+            "evaluate.noise_grid.gaussian",
+            [0.0, float("nan")],
+            r"evaluate\.noise_grid\.gaussian\[1\]: nan is not allowed; numbers must be finite",
+        ),
+        (
+            "variants.vae.beta",
+            float("-inf"),
+            r"variants\.vae\.beta: -inf is not allowed; numbers must be finite",
+        ),
         ("train.batch_size", -1, r"train\.batch_size: -1 is not allowed"),
         ("train.lr", 0, r"train\.lr: 0.0 is not allowed; expected a number > 0"),
         (
@@ -97,10 +116,12 @@ def test_denoising_family_needs_noise(raw_params):
 
 
 def test_load_params_names_the_file(tmp_path, raw_params):
-    raw_params["train"]["epochs"] = "many"
+    raw_params["train"]["max_epochs"] = "many"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw_params))
-    with pytest.raises(ParamsError, match=r"params\.yaml: train\.epochs: 'many' is not allowed"):
+    with pytest.raises(
+        ParamsError, match=r"params\.yaml: train\.max_epochs: 'many' is not allowed"
+    ):
         load_params(path)
 
 
@@ -140,3 +161,11 @@ def test_noise_grid_levels_must_increase_within_range(raw_params):
     raw_params["evaluate"] = {"noise_grid": {"masking": [0.0, 0.5, 0.4]}}
     with pytest.raises(ParamsError, match=r"evaluate\.noise_grid\.masking: .* must be increasing"):
         parse_params(raw_params)
+
+
+def test_yaml_nan_is_refused_with_the_key_named(tmp_path, raw_params):
+    """`.nan` in YAML is a float that every range check would let through (NaN compares false)."""
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw_params).replace("lr: 0.001", "lr: .nan"))
+    with pytest.raises(ParamsError, match=r"params\.yaml: train\.lr: nan is not allowed"):
+        load_params(path)

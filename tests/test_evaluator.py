@@ -124,6 +124,12 @@ def test_returns_the_best_validation_epoch(digits, trained):
     assert not model.training
 
 
+def test_info_holds_no_wall_clock_time(trained):
+    """The info dict goes into the checkpoint and evaluator.json: a rerun must not change them."""
+    _, info = trained
+    assert not [key for key in info if "second" in key or "time" in key]
+
+
 def test_save_load_round_trip(tmp_path, digits, trained):
     model, info = trained
     path = tmp_path / "evaluator.pt"

@@ -46,11 +46,15 @@ def wide_table() -> Table:
         (
             Cell(name),
             *(
-                Cell(f"0.{70 + i + k:02d} ± 0.0{k % 9 + 1}", best=i == 0 and k % 2 == 0, tie=i == 1)
+                Cell(
+                    f"0.{70 + i + k:02d} ± 0.0{k % 9 + 1}",
+                    best=i == 0 and k % 2 == 0,
+                    unresolved=i == 1,
+                )
                 for k in range(12)
             ),
         )
-        for i, name in enumerate(("vae", "dae", "*train split (floor)*"))
+        for i, name in enumerate(("vae", "dae", "*validation split (reference, n=500)*"))
     )
     return Table(header, rows, caption="Robustness over twelve noise levels")
 
@@ -72,10 +76,18 @@ def demo_document(base_dir: Path) -> tuple[Document, dict[Path, bytes]]:
             header=("variant", "MSE ↓", "latent dim", "encoder"),
             rows=(
                 (Cell("`vae`"), Cell("0.0123 ± 0.001", best=True), Cell("16"), Cell("conv 3×3")),
-                (Cell("`dae`"), Cell("0.0131 ± 0.002", tie=True), Cell("16"), Cell("conv 3×3")),
+                (
+                    Cell("`dae`"),
+                    Cell("0.0131 ± 0.002", unresolved=True),
+                    Cell("16"),
+                    Cell("conv 3×3"),
+                ),
                 (Cell("`ae`"), Cell("0.0200 ± 0.004"), Cell("−"), Cell("conv 3×3")),
             ),
             caption="Clean test split",
+            notes=(
+                "† MSE ↓ (best **vae**; variant − vae): dae +0.0008 (95% CI −0.0004 to 0.0020)",
+            ),
         ),
         wide_table(),
         Table(header=("variant", "params"), rows=((Cell("ae"), Cell("12,345")),)),
@@ -168,16 +180,27 @@ def test_text_is_escaped_and_markdown_becomes_tags(page: tuple[str, dict[Path, b
     assert inline("*a* **b** `c`") == "<em>a</em> <strong>b</strong> <code>c</code>"
 
 
-def test_best_and_tie_cells_are_marked(page: tuple[str, dict[Path, bytes]]) -> None:
+def test_best_and_unresolved_cells_are_marked(page: tuple[str, dict[Path, bytes]]) -> None:
     text, _ = page
     cells = [attrs for tag, attrs in parse(text).tags if tag == "td"]
     best = [c for c in cells if "best" in classes(c)]
-    tie = [c for c in cells if "tie" in classes(c)]
-    assert len(best) == 1 + 6 and len(tie) == 1 + 12
+    unresolved = [c for c in cells if "unresolved" in classes(c)]
+    assert len(best) == 1 + 6 and len(unresolved) == 1 + 12
     assert "<strong>0.0123 ±\u00a00.001</strong>" in text  # no break after ±
-    assert "0.0131 ±\u00a00.002<span" in text and text.count("†</span>") == len(tie)
+    assert "0.0131 ±\u00a00.002<span" in text and text.count("†</span>") == len(unresolved)
     # Legends under the two marked tables only, not under the plain one.
     assert text.count(LEGEND) == 2
+    assert 'class="tie"' not in text and "tied with" not in text
+
+
+def test_table_notes_follow_the_legend(page: tuple[str, dict[Path, bytes]]) -> None:
+    text, _ = page
+    note = (
+        '<ul class="notes"><li>† MSE ↓ (best <strong>vae</strong>; variant − vae): dae +0.0008 '
+        "(95% CI −0.0004 to 0.0020)</li></ul>"
+    )
+    assert note in text
+    assert text.index(LEGEND) < text.index(note) < text.index("Robustness over twelve")
 
 
 def test_tables_scroll_and_align_numbers(page: tuple[str, dict[Path, bytes]]) -> None:

@@ -16,6 +16,9 @@ from torch.distributions import MultivariateNormal, Normal
 
 from aebench.config import parse_params
 from aebench.metrics.likelihood import (
+    CUDA_CHUNK_ROWS,
+    DEFAULT_CHUNK_ROWS,
+    default_chunk_rows,
     elbo,
     importance_sampled_nll,
     iwae_bound,
@@ -198,14 +201,20 @@ def test_model_level_is_exact_with_the_exact_posterior(lg):
 
 
 def test_model_level_wires_the_core_functions(lg):
-    """With one image chunk, the model-level estimates are the core ones on the same samples."""
+    """With one image chunk, the model-level estimates are the core ones on the same samples.
+
+    Equal to round-off, not bit for bit: the model level decodes the k × n codes as one flat
+    matrix, the test's callable as a 3-D batch, and BLAS may round those differently (1 ulp
+    seen). Other samples would differ by far more than 1e-12."""
     lg.exact_posterior = False
     x = lg.sample(8, seed=1)
     zeros = x.new_zeros(8, lg.latent_dim)
     fn = lg.log_px_given_z(x)
     core = -iwae_bound(fn, zeros, zeros, 30, _gen(8))
-    assert torch.equal(importance_sampled_nll(lg, x, 30, _gen(8)), core)
-    assert torch.equal(negative_elbo(lg, x, 30, _gen(8)), -elbo(fn, zeros, zeros, 30, _gen(8)))
+    close = dict(rtol=0, atol=1e-12)
+    assert torch.allclose(importance_sampled_nll(lg, x, 30, _gen(8)), core, **close)
+    core_elbo = -elbo(fn, zeros, zeros, 30, _gen(8))
+    assert torch.allclose(negative_elbo(lg, x, 30, _gen(8)), core_elbo, **close)
 
 
 class RowCounter(nn.Module):
@@ -239,6 +248,19 @@ def test_chunking_bounds_rows_and_keeps_the_answer(lg, estimator):
         chunked = estimator(counter, x, 12, _gen(10), chunk_size=chunk_size)
         assert 0 < counter.max_rows <= chunk_size
         assert torch.allclose(chunked, whole, rtol=0, atol=1e-12)
+
+
+def test_chunk_rows_follow_the_device_and_keep_the_answer(lg):
+    """GPUs get larger chunks; the samples per image are the same whatever the chunk size, so a
+    CPU run with the GPU size agrees to round-off (K = 1000: 4 images a chunk vs all 70)."""
+    assert default_chunk_rows("cpu") == DEFAULT_CHUNK_ROWS
+    assert default_chunk_rows(torch.device("cuda", 0)) == CUDA_CHUNK_ROWS > DEFAULT_CHUNK_ROWS
+    lg.exact_posterior = False
+    x = lg.sample(70, seed=1)
+    default = importance_sampled_nll(lg, x, 1000, _gen(23))
+    assert torch.equal(default, importance_sampled_nll(lg, x, 1000, _gen(23), DEFAULT_CHUNK_ROWS))
+    large = importance_sampled_nll(lg, x, 1000, _gen(23), chunk_size=CUDA_CHUNK_ROWS)
+    assert torch.allclose(large, default, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("estimator", [importance_sampled_nll, negative_elbo])

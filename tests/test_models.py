@@ -109,3 +109,37 @@ def test_checkpoint_bytes_depend_only_on_the_weights(tmp_path, raw_params):
     save_checkpoint(model, tmp_path / "a" / "model.pt")
     save_checkpoint(model, tmp_path / "b" / "model.pt")
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_dae_loss_scores_the_clean_input_not_the_corrupted_one(raw_params):
+    """Vincent et al. 2008: the output of the corrupted input is compared with the clean image."""
+    model = build_model(_spec(raw_params, "dae", "mlp"), (1, 8, 8))
+    x = torch.rand(4, 1, 8, 8)
+    corrupted = model.encoder_input(x, torch.Generator().manual_seed(3))
+    logits = model.decode(model.encode(corrupted))
+    against_clean = model.reconstruction_nll(logits, x).mean()
+    against_corrupted = model.reconstruction_nll(logits, corrupted).mean()
+    loss = model.loss_terms(x, torch.Generator().manual_seed(3))["loss"]
+    assert loss.item() == pytest.approx(against_clean.item(), rel=1e-6)
+    assert abs(against_clean.item() - against_corrupted.item()) > 1e-3
+
+
+@pytest.mark.parametrize("family", ["vae", "dvae"])
+def test_vae_decodes_a_reparameterised_draw_not_the_mean(raw_params, family):
+    """z = mu + sigma * eps with eps from the generator (Kingma & Welling 2014); z = mu would
+    make the reconstruction term independent of the draw."""
+    model = build_model(_spec(raw_params, family, "mlp"), (1, 8, 8))
+    x = torch.rand(4, 1, 8, 8)
+    generator = torch.Generator().manual_seed(5)
+    mu, logvar = model.posterior(model.encoder_input(x, generator))
+    eps = torch.randn(mu.shape, generator=generator)
+    z = mu + (0.5 * logvar).exp() * eps
+    expected = model.reconstruction_nll(model.decode(z), x).mean()
+    at_mean = model.reconstruction_nll(model.decode(mu), x).mean()
+    terms = model.loss_terms(x, torch.Generator().manual_seed(5))
+    assert terms["recon"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert abs(terms["recon"].item() - at_mean.item()) > 1e-4
+    posterior = Normal(mu, (0.5 * logvar).exp())
+    kl = kl_divergence(posterior, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(1)
+    assert terms["kl"].item() == pytest.approx(kl.mean().item(), rel=1e-5)
+    assert terms["kl"].item() > 0  # a flipped sign would make the KL term negative

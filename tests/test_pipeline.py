@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -35,7 +36,7 @@ def _copy_repo(root: Path, run: dict, epochs: int) -> Path:
             shutil.copy2(source, target)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["run"] = run
-    params["train"]["epochs"] = epochs
+    params["train"].update(max_epochs=epochs, patience=2, lr_plateau_patience=1)
     params["evaluator"]["epochs"] = 3
     params["evaluate"]["importance_samples"] = 20
     params["evaluate"]["chain"] = {"chains": 50, "burn_in": 5, "thin": 5}
@@ -74,11 +75,12 @@ def test_dvc_repro_on_a_tiny_configuration(tmp_path):
         assert 0 < metrics[f"{prefix}.recon_bce.mean"] < 64 * 0.7  # < log 2 per pixel
         assert metrics[f"{prefix}.parameters.mean"] > 1000
         assert 0 <= metrics[f"{prefix}.sample_gmm_precision.mean"] <= 1
-        assert metrics[f"{prefix}.sample_gmm_fd.mean"] > metrics["digits.evaluator.floor_fd"]
+        assert metrics[f"{prefix}.sample_gmm_fd.mean"] > metrics["digits.evaluator.reference_fd"]
+        assert metrics[f"{prefix}.stop_epoch.mean"] <= 3
         for kind in ("gaussian", "masking", "salt_pepper"):
             # more noise cannot make the mean error smaller than on clean input
             assert (
-                metrics[f"{prefix}.robust_{kind}_mse_auc.mean"]
+                metrics[f"{prefix}.robust_{kind}_mse_corrupted.mean"]
                 >= metrics[f"{prefix}.recon_mse.mean"] * 0.99
             )
     assert "digits.vae.sample_prior_fd.mean" in metrics
@@ -94,8 +96,12 @@ def test_dvc_repro_on_a_tiny_configuration(tmp_path):
     assert len(curves) == 1 + 18
     report = (root / "reports" / "README.md").read_text()
     assert "| dae_masking |" in report and "| vae |" in report
-    assert "train split (floor)" in report
-    assert (root / "history/digits/vae/0.csv").read_text().startswith("epoch,train_loss")
+    assert "validation split (reference" in report
+    assert (root / "history/digits/vae/0.csv").read_text().startswith("epoch,lr,train_loss")
+    per_image = np.load(run_dir / "per_image.npz")
+    assert per_image["recon_mse"].mean() == pytest.approx(per_run["metrics"]["recon_mse"])
+    assert not any("seconds" in key for key in per_run["metrics"])  # timings live elsewhere
+    assert json.loads((root / "timings/train/digits/vae/1.json").read_text())["train_seconds"] > 0
 
     second = _dvc(root, "repro")
     assert second.returncode == 0

@@ -1,123 +1,201 @@
-"""The report's content and Markdown render from synthetic evaluation files: no training."""
+"""The report's content and Markdown render from synthetic evaluation files: no training.
+
+The fixture writes what the evaluate stage writes per run (``metrics.json`` and
+``per_image.npz`` whose arrays average to the metrics), with differences chosen so that each
+verdict is known in advance.
+"""
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 from aebench.config import RunConfig
-from aebench.report.content import ReportInputs, build_report, findings, format_value
-from aebench.report.glossary import describe
+from aebench.report.content import ReportInputs, build_report
+from aebench.report.findings import findings_text
+from aebench.report.glossary import SAMPLER_MEANING, describe, glossary_entries
 from aebench.report.markdown import render_markdown
-from aebench.report.results import aggregate, flat_metrics, load_runs, run_path
-from aebench.report.stats import best_and_ties, distinguishable
+from aebench.report.results import aggregate, flat_metrics, load_per_image, load_runs, run_path
+from aebench.report.stats import Evidence
+from aebench.report.tables import format_value
 
-RUN = RunConfig(datasets=("digits",), variants=("dae", "vae", "ae"), seeds=(0, 1, 2))
+RUN = RunConfig(datasets=("digits",), variants=("dae", "vae", "ae", "gvae"), seeds=(0, 1, 2))
+N_IMAGES = 40
 STATS = ("fd", "precision", "recall", "density", "coverage", "class_coverage", "class_kl")
-FLOOR = {f"floor_{s}": 0.5 for s in STATS}
-EVALUATORS = {"digits": {"test_accuracy": 0.985, "floor": FLOOR}}
+REFERENCE = {"split": "val", "count": 500} | {s: 0.5 for s in STATS} | {"copy_rate": 0.05}
+EVALUATORS = {"digits": {"test_accuracy": 0.985, "reference": REFERENCE}}
+BINARIZE = {"dae": "none", "vae": "dynamic", "ae": "none", "gvae": "none"}
+SHIFT = (-1.0, 0.0, 1.0)  # seed s moves a variant by SHIFT[s] × its seed sd
+
+# key -> per-image base values shared by every model (image difficulty)
+_BASE_RNG = np.random.default_rng(0)
+BASES = {
+    "recon_mse": _BASE_RNG.uniform(0.01, 0.03, N_IMAGES),
+    "robust_masking_mse_corrupted": _BASE_RNG.uniform(0.01, 0.05, N_IMAGES),
+    "nll_iw": _BASE_RNG.uniform(80.0, 100.0, N_IMAGES),
+    "neg_elbo": _BASE_RNG.uniform(85.0, 105.0, N_IMAGES),
+    "gaussian_nll_iw": _BASE_RNG.uniform(-900.0, -800.0, N_IMAGES),
+    "gaussian_neg_elbo": _BASE_RNG.uniform(-890.0, -790.0, N_IMAGES),
+}
+# variant -> key -> (offset, seed sd); per-image keys get BASES + offset + shift
+PER_IMAGE = {
+    "dae": {"recon_mse": (0.0, 0.001), "robust_masking_mse_corrupted": (0.0, 1e-4)},
+    "vae": {
+        "recon_mse": (0.0005, 0.003),  # within the noise of dae: not resolved
+        "robust_masking_mse_corrupted": (0.03, 1e-4),  # clearly worse
+        "nll_iw": (0.0, 0.5),
+        "neg_elbo": (0.0, 0.5),
+    },
+    "ae": {"recon_mse": (0.5, 0.01), "robust_masking_mse_corrupted": (0.48, 0.0)},
+    "gvae": {
+        "recon_mse": (0.02, 0.001),
+        "robust_masking_mse_corrupted": (0.01, 1e-4),
+        "gaussian_nll_iw": (0.0, 1.0),
+        "gaussian_neg_elbo": (0.0, 1.0),
+    },
+}
+SCALARS = {
+    "dae": {
+        "sample_gmm_fd": (10.0, 1.0),
+        "sample_gmm_density": (1.5, 0.01),  # the largest density: must not be bold
+        "sample_gmm_copy_rate": (0.05, 0.001),
+        "sample_chain_fd": (12.0, 1.0),
+        "robust_masking_mse_degradation": (0.2, 0.01),  # the smallest: never bold
+        "parameters": (1000.0, 0.0),
+    },
+    "vae": {
+        "sample_gmm_fd": (5.0, 0.1),
+        "sample_gmm_density": (1.02, 0.01),  # nearest 1: bold
+        "sample_gmm_copy_rate": (0.2, 0.001),
+        "sample_prior_fd": (7.0, 0.0),
+        "robust_masking_mse_degradation": (1.5, 0.01),
+        "nll_importance_samples": (1000.0, 0.0),
+        "parameters": (1200.0, 0.0),
+    },
+    "ae": {
+        "sample_gmm_fd": (30.0, 0.0),
+        "sample_gmm_density": (0.6, 0.01),
+        "sample_gmm_copy_rate": (0.01, 0.001),
+        "robust_masking_mse_degradation": (0.9, 0.01),
+        "parameters": (900.0, 0.0),
+    },
+    "gvae": {
+        "sample_gmm_fd": (20.0, 1.0),
+        "sample_gmm_density": (0.9, 0.01),
+        "sample_gmm_copy_rate": (0.03, 0.001),
+        "robust_masking_mse_degradation": (0.5, 0.01),
+        "nll_importance_samples": (1000.0, 0.0),
+        "parameters": (1200.0, 0.0),
+    },
+}
 
 
-def _write_runs(root, values):
-    for (variant, seed), metrics in values.items():
-        path = run_path(root, "digits", variant, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"run": {}, "environment": {"device_name": "cpu"}, "metrics": metrics}
-        path.write_text(json.dumps(payload))
+def _training(variant: str, seed: int) -> dict[str, float]:
+    at_cap = variant == "ae" and seed == 1
+    return {
+        "best_epoch": 30.0 + seed,
+        "stop_epoch": 100.0 if at_cap else 40.0 + seed,
+        "stopped_at_cap": 1.0 if at_cap else 0.0,
+        "val_gain_10": 0.5 + 0.1 * seed,
+        "val_gain_10_rel": 0.005,
+    }
+
+
+def write_runs(root, per_image=PER_IMAGE, scalars=SCALARS, run=RUN):
+    """metrics.json + per_image.npz per run, as the evaluate stage writes them."""
+    rng = np.random.default_rng(1)
+    for variant in run.variants:
+        for seed in run.seeds:
+            arrays = {
+                key: BASES[key] + offset + SHIFT[seed] * sd + rng.normal(0, 1e-5, N_IMAGES)
+                for key, (offset, sd) in per_image.get(variant, {}).items()
+            }
+            metrics = {key: float(values.mean()) for key, values in arrays.items()}
+            for key, (offset, sd) in scalars.get(variant, {}).items():
+                metrics[key] = offset + SHIFT[seed] * sd
+            metrics |= _training(variant, seed)
+            path = run_path(root, "digits", variant, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"run": {}, "environment": {"device_name": "cpu"}, "metrics": metrics}
+            path.write_text(json.dumps(payload))
+            np.savez_compressed(path.with_name("per_image.npz"), **arrays)
 
 
 @pytest.fixture
-def runs(tmp_path):
-    values = {}
-    for seed, mse in enumerate((0.01, 0.02, 0.03)):
-        values[("dae", seed)] = {
-            "recon_mse": mse,
-            "robust_masking_mse_auc": 0.02 + seed * 1e-4,
-            "sample_gmm_fd": 10.0 + seed,
-            "parameters": 1000,
-        }
-        values[("vae", seed)] = {
-            "recon_mse": mse + 0.001,  # indistinguishable from dae over these seeds
-            "robust_masking_mse_auc": 0.05 + seed * 1e-4,  # clearly worse
-            "sample_gmm_fd": 5.0 + seed * 0.1,
-            "sample_prior_fd": 7.0,
-            "nll_iw": 90.0 + seed,
-            "parameters": 1200,
-        }
-        values[("ae", seed)] = {
-            "recon_mse": 0.5 + seed * 0.01,
-            "robust_masking_mse_auc": 0.5,
-            "sample_gmm_fd": 30.0,
-            "parameters": 900,
-        }
-    _write_runs(tmp_path, values)
-    return load_runs(tmp_path, RUN)
+def evidence(tmp_path) -> Evidence:
+    write_runs(tmp_path)
+    runs = load_runs(tmp_path, RUN)
+    return Evidence(runs, load_per_image(tmp_path, runs))
 
 
-def _inputs(runs, evaluators=EVALUATORS):
-    return ReportInputs(runs=runs, evaluators=evaluators, seeds=RUN.seeds, environment=["env"])
+def _inputs(evidence, evaluators=EVALUATORS):
+    return ReportInputs(
+        runs=evidence.runs,
+        evaluators=evaluators,
+        seeds=RUN.seeds,
+        environment=["env"],
+        per_image=evidence.per_image,
+        binarize=BINARIZE,
+    )
 
 
-def test_aggregate_gives_mean_and_sample_std_over_seeds(runs):
-    summary = aggregate(runs)
-    assert summary.loc[("digits", "dae"), ("recon_mse", "mean")] == pytest.approx(0.02)
-    assert summary.loc[("digits", "dae"), ("recon_mse", "std")] == pytest.approx(0.01)  # ddof 1
-    assert list(summary.index.get_level_values(1)) == ["dae", "vae", "ae"]  # run-list order
+@pytest.fixture
+def markdown(evidence) -> str:
+    return render_markdown(build_report(_inputs(evidence)))
 
 
-def test_flat_metrics_skip_what_a_variant_lacks(runs):
-    flat = flat_metrics(aggregate(runs), EVALUATORS)
-    assert flat["digits.vae.nll_iw.mean"] == pytest.approx(91.0)
-    assert flat["digits.vae.nll_iw.std"] == pytest.approx(1.0)
-    assert "digits.dae.nll_iw.mean" not in flat
-    assert "digits.dae.sample_prior_fd.mean" not in flat
-    assert flat["digits.evaluator.floor_fd"] == 0.5
+def _section(text: str, start: str, end: str = "\n### ") -> str:
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def _row(table: str, variant: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith(f"| {variant} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+# --- aggregation and metrics.json --------------------------------------------------------------
+
+
+def test_aggregate_gives_mean_and_sample_std_over_seeds(evidence):
+    summary = aggregate(evidence.runs)
+    assert summary.loc[("digits", "dae"), ("sample_gmm_fd", "mean")] == pytest.approx(10.0)
+    assert summary.loc[("digits", "dae"), ("sample_gmm_fd", "std")] == pytest.approx(1.0)
+    assert list(summary.index.get_level_values(1)) == ["dae", "vae", "ae", "gvae"]
+
+
+def test_flat_metrics_carry_counts_reference_and_convergence(evidence):
+    flat = flat_metrics(aggregate(evidence.runs), EVALUATORS)
+    assert flat["digits.vae.sample_prior_fd.mean"] == pytest.approx(7.0)
+    assert flat["digits.vae.sample_prior_fd.count"] == 3.0
+    assert "digits.dae.nll_iw.mean" not in flat and "digits.dae.nll_iw.count" not in flat
+    assert flat["digits.evaluator.reference_fd"] == 0.5
+    assert flat["digits.evaluator.reference_count"] == 500.0
+    assert "digits.evaluator.reference_split" not in flat
+    assert not any("floor" in key for key in flat)
+    assert flat["digits.ae.stopped_at_cap.mean"] == pytest.approx(1 / 3)
+    assert flat["digits.dae.val_gain_10.std"] == pytest.approx(0.1)
+    assert flat["digits.dae.best_epoch.mean"] == pytest.approx(31.0)
+    assert not any("seconds" in key for key in flat)
     assert all(isinstance(v, float) and not math.isnan(v) for v in flat.values())
 
 
-def test_welch_ties_and_best():
-    assert not distinguishable(np.array([1.0, 2.0, 3.0]), np.array([1.1, 2.1, 3.1]))
-    assert distinguishable(np.array([1.0, 1.01, 0.99]), np.array([2.0, 2.01, 1.99]))
-    values = {
-        "a": np.array([1.0, 2.0, 3.0]),
-        "b": np.array([1.2, 2.2, 3.2]),
-        "c": np.array([9.0, 9.1, 9.2]),
-    }
-    assert best_and_ties(values, higher_is_better=False) == ("a", {"b"})
-    assert best_and_ties(values, higher_is_better=True) == ("c", set())
-    assert best_and_ties(values, higher_is_better=None) == (None, set())
-
-
-def test_markdown_marks_best_and_ties(runs):
-    text = render_markdown(build_report(_inputs(runs)))
-    headline = text.split("### Headline")[1].split("###")[0]
-    assert "| **0.02 ± 0.01** |" in headline  # dae has the lowest mean MSE
-    assert "0.021 ± 0.01 †" in headline  # vae: not distinguishable over 3 seeds
-    assert "| ae | 0.51 ± 0.01 |" in headline  # neither best nor tie
-    prior = text.split("`prior`")[1].split("####")[0]
-    assert "| vae |" in prior and "| dae |" not in prior
-    assert "train split (floor)" in prior
-    assert "Likelihood (VAE family)" in text
-    assert "**FD** (lower is better" in text  # glossary entry with its direction
-    assert "below the 97% target" not in text
-
-
-def test_findings_state_winner_margin_and_significance(runs):
-    items = findings(runs, "digits", EVALUATORS["digits"])
-    masking = next(i for i in items if "*masking*" in i)
-    assert "**dae** (0.0201) beats vae (0.0501)" in masking
-    assert "exceeds the seed spread" in masking
-    recon = next(i for i in items if i.startswith("Reconstruction MSE"))
-    assert "within the seed spread" in recon
-    best = next(i for i in items if i.startswith("Best samples"))
-    assert "**vae** with the `gmm` sampler" in best
-
-
-def test_low_evaluator_accuracy_is_flagged(runs):
-    evaluators = {"digits": {"test_accuracy": 0.9, "floor": FLOOR}}
-    text = render_markdown(build_report(_inputs(runs, evaluators)))
-    assert "> **Warning:** the evaluator's test accuracy 90.00% is below the 97% target" in text
+def test_per_image_values_must_match_the_metrics(tmp_path):
+    write_runs(tmp_path)
+    runs = load_runs(tmp_path, RUN)
+    path = run_path(tmp_path, "digits", "vae", 1).with_name("per_image.npz")
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    np.savez_compressed(path, **(arrays | {"recon_mse": arrays["recon_mse"] + 0.01}))
+    with pytest.raises(ValueError, match=r"the mean of recon_mse is .* but metrics.json says"):
+        load_per_image(tmp_path, runs)
+    np.savez_compressed(path, **(arrays | {"recon_mse": arrays["recon_mse"][:-1]}))
+    with pytest.raises(ValueError, match="every model must be scored on the same test images"):
+        load_per_image(tmp_path, runs)
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="evaluate@digits-vae-1 has not run"):
+        load_per_image(tmp_path, runs)
 
 
 def test_missing_run_names_the_stage(tmp_path):
@@ -125,10 +203,211 @@ def test_missing_run_names_the_stage(tmp_path):
         load_runs(tmp_path, RUN)
 
 
-def test_format_and_describe():
+# --- findings ----------------------------------------------------------------------------------
+
+
+def test_findings_state_the_difference_with_its_interval(evidence):
+    items, rule = findings_text(evidence, "digits", EVALUATORS["digits"])
+    recon = next(i for i in items if "reconstruction MSE" in i)
+    assert re.fullmatch(
+        r"\*\*dae\*\* has the lowest reconstruction MSE: 0\.000\d+ lower than vae, "
+        r"95% CI −0\.\d+ to 0\.\d+: not resolved with 3 seeds\.",
+        recon,
+    ), recon
+    masking = next(i for i in items if "*masking*" in i)
+    assert masking.startswith("**dae** is the most robust to *masking* corruption")
+    assert re.search(r": 0\.03\d* lower than gvae|: 0\.01\d* lower than gvae", masking), masking
+    assert "; resolved (Holm-adjusted p = " in masking
+    samples = next(i for i in items if "Fréchet distance" in i)
+    assert samples.startswith("**vae** with the `gmm` sampler has the lowest Fréchet distance")
+    assert "than dae (`chain`)" not in samples and "than dae (`gmm`)" in samples
+    assert "over training seeds only (FD has no per-image values); resolved" in samples
+    assert "validation split (reference, n=500) scores 0.5" in samples
+    assert not any("likelihood" in i.lower() and "%" in i for i in items)
+    assert rule.startswith(
+        f"A finding is resolved only when its Holm-adjusted p < 0.05 over the {len(items)} "
+    )
+    assert rule.endswith(".") and not re.search(r"\.\s+[A-Z]", rule)  # one sentence
+
+
+def test_holm_can_withhold_a_claim_the_interval_alone_would_make(evidence):
+    from aebench.report.findings import Finding, sentence
+    from aebench.report.intervals import difference_from_moments
+
+    gain = difference_from_moments(0.02, 5e-5, 3, 0.0, 5e-5, 3)  # p ≈ 0.03: CI excludes 0
+    assert gain.excludes_zero and 0.01 < gain.p < 0.05
+    finding = Finding("has the lowest MSE", describe("recon_mse"), "a", "b", gain)
+    text = sentence(finding, adjusted=min(1.0, 3 * gain.p), family=3)
+    assert "not resolved after Holm's adjustment over 3 comparisons" in text
+    assert "; resolved" not in text
+
+
+def test_nats_stay_nats(evidence):
+    items, _ = findings_text(evidence, "digits", EVALUATORS["digits"])
+    nll = [i for i in items if "NLL" in i]
+    assert nll == []  # one Bernoulli and one Gaussian model: nothing to compare
+    two = Evidence(evidence.runs.assign(variant=evidence.runs.variant.replace("gvae", "vae2")))
+    assert two.samples("digits", "gaussian_nll_iw").keys() == {"vae2"}
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+def test_headline_marks_best_and_lists_every_unresolved_difference(markdown):
+    headline = _section(markdown, "### Headline")
+    assert _row(headline, "dae")[1].startswith("**")  # lowest mean MSE
+    assert _row(headline, "vae")[1].endswith("†")  # not resolved from dae over 3 seeds
+    assert "†" not in _row(headline, "ae")[1] and "**" not in _row(headline, "ae")[1]
+    note = next(line for line in headline.splitlines() if line.startswith("- † MSE"))
+    assert "best **dae**; variant − dae; interval over training seeds and test images" in note
+    assert re.search(r"vae \+0\.000\d+ \(95% CI −0\.\d+ to 0\.\d+\)", note), note
+    assert "robust_masking_mse_corrupted" not in headline  # headers come from the glossary
+    assert "masking MSE corrupted (per pixel) ↓" in headline
+
+
+def test_density_is_bold_nearest_one_and_copy_rate_never(markdown):
+    gmm = _section(markdown, "#### `gmm`", "\n#### ")
+    header = next(line for line in gmm.splitlines() if line.startswith("| variant |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    density, copy = columns.index("Density → 1"), columns.index("Copy rate")
+    assert _row(gmm, "vae")[density] == "**1.02 ± 0.01**"
+    assert "**" not in _row(gmm, "dae")[density]  # the largest density is not the best
+    assert not any("**" in _row(gmm, v)[copy] or "†" in _row(gmm, v)[copy] for v in BINARIZE)
+    reference = _row(gmm, "*validation split (reference, n=500)*")
+    assert reference[copy] == "0.05" and reference[density] == "0.5"
+
+
+def test_robustness_ranks_corrupted_and_never_degradation(markdown):
+    masking = _section(markdown, "#### *masking*", "\n#### ")
+    header = next(line for line in masking.splitlines() if line.startswith("| variant |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    corrupted = columns.index("MSE corrupted (per pixel) ↓")
+    degradation = columns.index("MSE degradation (relative)")
+    assert degradation == corrupted + 1
+    assert _row(masking, "dae")[corrupted].startswith("**")
+    assert not any("**" in _row(masking, v)[degradation] for v in BINARIZE)
+    assert not any("†" in _row(masking, v)[degradation] for v in BINARIZE)
+
+
+def test_likelihood_tables_keep_bernoulli_and_gaussian_apart(markdown):
+    likelihood = _section(markdown, "### Likelihood (VAE family)")
+    assert "K = 1,000 importance samples per image" in likelihood
+    bernoulli = _section(likelihood, "#### Bernoulli decoders", "\n#### ")
+    gaussian = _section(likelihood, "#### Gaussian decoders", "\n#### ")
+    assert "| variant | trained on | NLL (nats/image) ↓ | −ELBO (nats/image) ↓ |" in bernoulli
+    assert "Gaussian" not in bernoulli.split("| variant |")[1]
+    assert "| variant | trained on | Gaussian NLL (nats/image) ↓ |" in gaussian
+    assert _row(bernoulli, "vae")[1].startswith("binarised (dynamic, Burda et al. 2015 protocol")
+    assert _row(gaussian, "gvae")[1].startswith("grey levels (valid bound, not comparable")
+    assert "| dae |" not in likelihood
+
+
+def test_convergence_table_and_cap_warning(markdown):
+    convergence = _section(markdown, "### Convergence")
+    header = "| variant | Best epoch | Epochs trained | stop reason | Val. gain, last 10 epochs"
+    assert header in convergence
+    assert _row(convergence, "dae")[3] == "patience"
+    assert _row(convergence, "ae")[3] == "cap in 1 of 3 seeds, else patience"
+    assert "> **Warning:** 1 run(s) stopped at the `train.max_epochs` cap" in convergence
+    assert convergence.rstrip().endswith(": ae seed 1.")
+
+
+def test_cost_has_no_wall_clock(markdown):
+    cost = _section(markdown, "### Cost", "\n## ")
+    assert "| variant | Parameters | Epochs trained | device |" in cost
+    assert "seconds" not in markdown.lower() and "time" not in cost.lower()
+
+
+def test_wording_and_reference(markdown):
+    lowered = markdown.lower()
+    assert "seed spread" not in lowered
+    assert not re.search(r"\btie[sd]?\b", lowered)
+    assert "floor" not in lowered
+    assert "*validation split (reference, n=500)* row scores real images that no model" in markdown
+    assert "below the 97% target" not in markdown
+
+
+def test_low_evaluator_accuracy_is_flagged(evidence):
+    evaluators = {"digits": {"test_accuracy": 0.9, "reference": REFERENCE}}
+    text = render_markdown(build_report(_inputs(evidence, evaluators)))
+    assert "> **Warning:** the evaluator's test accuracy 90.00% is below the 97% target" in text
+
+
+def test_rendering_twice_gives_the_same_text(evidence):
+    first = render_markdown(build_report(_inputs(evidence)))
+    assert render_markdown(build_report(_inputs(evidence))) == first
+
+
+# --- glossary ----------------------------------------------------------------------------------
+
+# Every ranked key of the contract and its direction; None: not ranked; a float: a target.
+DIRECTIONS = {
+    "recon_mse": False,
+    "recon_bce": False,
+    "recon_psnr": True,
+    "recon_ssim": True,
+    "probe_accuracy": True,
+    "nll_iw": False,
+    "neg_elbo": False,
+    "gaussian_nll_iw": False,
+    "gaussian_neg_elbo": False,
+    "nll_importance_samples": None,
+    "parameters": None,
+    "best_epoch": None,
+    "stop_epoch": None,
+    "stopped_at_cap": None,
+    "val_gain_10": None,
+    "val_gain_10_rel": None,
+    "sample_chain_fd": False,
+    "sample_chain_precision": True,
+    "sample_chain_recall": True,
+    "sample_chain_density": 1.0,
+    "sample_chain_coverage": True,
+    "sample_chain_class_coverage": True,
+    "sample_chain_class_kl": False,
+    "sample_chain_copy_rate": None,
+    "robust_gaussian_mse_corrupted": False,
+    "robust_gaussian_ssim_corrupted": True,
+    "robust_gaussian_probe_corrupted": True,
+    "robust_gaussian_mse_degradation": None,
+    "robust_gaussian_ssim_degradation": None,
+    "robust_gaussian_probe_degradation": None,
+    "reference_fd": False,
+    "reference_density": 1.0,
+}
+
+
+@pytest.mark.parametrize(("key", "expected"), DIRECTIONS.items())
+def test_glossary_direction_of_every_contract_key(key, expected):
+    metric = describe(key)
+    assert metric.label != key, f"{key} is not in the glossary"
+    if isinstance(expected, float):
+        assert metric.target == expected and metric.higher_is_better is None
+    else:
+        assert metric.higher_is_better is expected and metric.target is None
+
+
+def test_glossary_text_states_directions_density_and_the_chain(markdown):
+    glossary = markdown.split("## Glossary", 1)[1]
+    assert "**Density** (target 1: ranked by |density − 1|, the nearest is best" in glossary
+    assert "**Copy rate** (not ranked)" in glossary
+    assert "**MSE degradation** (not ranked" in glossary
+    assert "**FD** (lower is better" in glossary
+    assert len(glossary_entries()) + len(SAMPLER_MEANING) == glossary.count("\n- **")
+    assert (
+        "- **`chain` samples**: the DAE Markov chain of Bengio et al. 2013: corrupt the state, "
+        "then draw the next state from P(X|X̃) (the DVAE first draws its code z ~ q(z|X̃)); what "
+        "is scored and shown is the mean of P(X|X̃) at the kept steps." in glossary
+    )
+    chain = _section(markdown, "#### `chain`", "\n#### ")
+    assert chain.startswith(": the DAE Markov chain of Bengio et al. 2013")
+    assert "mean of P(X|X̃) at the kept steps" in chain
+
+
+def test_format_value():
     assert format_value(1234567.0) == "1,234,567"
     assert format_value(0.012345, 0.0011, 3) == "0.01235 ± 0.0011"
     assert format_value(math.nan) == "–"
     assert format_value(0.1, 1.7e-17, 3) == "0.1 ± 0"
     assert describe("sample_chain_recall").header == "Recall ↑"
-    assert describe("robust_masking_mse_auc").header == "masking MSE area (per pixel) ↓"
+    assert describe("robust_masking_mse_corrupted").header == "masking MSE corrupted (per pixel) ↓"

@@ -19,7 +19,17 @@ REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {"dae": "dae", "vae": "vae"}
 SEEDS = (0, 1)
 GRID = {"gaussian": [0.0, 0.3, 0.5], "masking": [0.0, 0.25, 0.5], "salt_pepper": [0.0, 0.1, 0.2]}
-STATS = ("fd", "precision", "recall", "density", "coverage", "class_coverage", "class_kl")
+STATS = (
+    "fd",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "class_coverage",
+    "class_kl",
+    "copy_rate",
+)
+N_IMAGES = 30
 
 
 def _params() -> dict:
@@ -27,32 +37,52 @@ def _params() -> dict:
         "run": {"datasets": ["digits"], "variants": list(VARIANTS), "seeds": list(SEEDS)},
         "variants": {
             "dae": {"family": "dae", "latent_dim": 4, "noise": {"kind": "masking", "level": 0.25}},
-            "vae": {"family": "vae", "latent_dim": 4},
+            "vae": {"family": "vae", "latent_dim": 4, "binarize": "dynamic"},
         },
         "evaluate": {"noise_grid": GRID},
     }
 
 
-def _metrics(variant: str, seed: int, rng: np.random.Generator) -> dict:
-    samplers = ["recon", "gmm"] + (["prior"] if variant == "vae" else ["chain"])
-    metrics = {
-        "recon_mse": 0.02 + 0.01 * (variant == "vae") + 0.001 * seed,
-        "recon_bce": 50.0 + seed,
-        "recon_psnr": 17.0 - seed,
-        "recon_ssim": 0.8 + 0.01 * seed,
-        "probe_accuracy": 0.9,
-        "train_seconds": 10.0 + seed,
-        "eval_seconds": 5.0,
-        "parameters": 12345,
+def _per_image(variant: str, seed: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per-image values as the evaluate stage writes them: float64, test-split order."""
+    arrays = {
+        "recon_mse": 0.02
+        + 0.01 * (variant == "vae")
+        + 0.001 * seed
+        + rng.uniform(0, 0.01, N_IMAGES),
+        "recon_bce": 50.0 + seed + rng.uniform(0, 5, N_IMAGES),
+        "recon_psnr": 17.0 - seed + rng.uniform(0, 1, N_IMAGES),
+        "recon_ssim": 0.8 + 0.01 * seed + rng.uniform(0, 0.05, N_IMAGES),
+        "probe_accuracy": (rng.uniform(0, 1, N_IMAGES) < 0.9).astype(np.float64),
     }
     for kind in GRID:
-        for stat in ("mse_auc", "ssim_auc", "probe_auc"):
-            metrics[f"robust_{kind}_{stat}"] = float(rng.uniform(0.1, 0.9))
+        for stat in ("mse", "ssim", "probe"):
+            arrays[f"robust_{kind}_{stat}_corrupted"] = rng.uniform(0.1, 0.9, N_IMAGES)
+    if variant == "vae":
+        arrays["nll_iw"] = 90.0 + seed + rng.uniform(0, 2, N_IMAGES)
+        arrays["neg_elbo"] = 95.0 + seed + rng.uniform(0, 2, N_IMAGES)
+    return arrays
+
+
+def _metrics(variant: str, seed: int, arrays: dict, rng: np.random.Generator) -> dict:
+    samplers = ["recon", "gmm"] + (["prior"] if variant == "vae" else ["chain"])
+    metrics = {key: float(values.mean()) for key, values in arrays.items()}
+    metrics |= {
+        "parameters": 12345,
+        "best_epoch": 20 + seed,
+        "stop_epoch": 30 + seed,
+        "stopped_at_cap": 0.0,
+        "val_gain_10": 0.3,
+        "val_gain_10_rel": 0.003,
+    }
+    for kind in GRID:
+        for stat in ("mse", "ssim", "probe"):
+            metrics[f"robust_{kind}_{stat}_degradation"] = float(rng.uniform(-0.5, 2.0))
     for sampler in samplers:
         for stat in STATS:
             metrics[f"sample_{sampler}_{stat}"] = float(rng.uniform(0.1, 0.9))
     if variant == "vae":
-        metrics |= {"nll_iw": 90.0 + seed, "neg_elbo": 95.0 + seed, "nll_importance_samples": 50}
+        metrics["nll_importance_samples"] = 50
     return metrics
 
 
@@ -63,11 +93,13 @@ def _write_inputs(root: Path) -> None:
         for seed in SEEDS:
             run = root / "metrics" / "digits" / variant / str(seed)
             run.mkdir(parents=True)
+            arrays = _per_image(variant, seed, rng)
             payload = {
                 "environment": {"device_name": "cpu"},
-                "metrics": _metrics(variant, seed, rng),
+                "metrics": _metrics(variant, seed, arrays, rng),
             }
             (run / "metrics.json").write_text(json.dumps(payload))
+            np.savez_compressed(run / "per_image.npz", **arrays)
             rows = [
                 {
                     "kind": kind,
@@ -107,13 +139,14 @@ def _write_inputs(root: Path) -> None:
             frame.to_csv(history, index=False)
     evaluator = root / "evaluators" / "digits"
     evaluator.mkdir(parents=True)
-    floor = {f"floor_{stat}": 0.5 for stat in STATS}
-    (evaluator / "evaluator.json").write_text(json.dumps({"test_accuracy": 0.99, "floor": floor}))
+    reference = {"split": "val", "count": 100} | {stat: 0.5 for stat in STATS}
+    payload = {"test_accuracy": 0.99, "reference": reference}
+    (evaluator / "evaluator.json").write_text(json.dumps(payload))
 
 
-def _report(root: Path) -> subprocess.CompletedProcess:
+def _report(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(REPO / "pipeline" / "report.py")],
+        [sys.executable, str(REPO / "pipeline" / "report.py"), *args],
         cwd=root,
         capture_output=True,
         text=True,
@@ -152,18 +185,53 @@ def test_report_contents(rendered):
         "### Noise robustness",
         "#### `chain`",
         "### Likelihood (VAE family)",
+        "### Convergence",
         "### Cost",
         "## Glossary",
     ):
         assert section in markdown
     assert "evaluate.noise_grid.gaussian: [0.0, 0.3, 0.5]" in markdown  # changed from default
+    assert "*validation split (reference, n=100)*" in markdown
+    assert "binarised (dynamic, Burda et al. 2015 protocol" in markdown
     metrics = json.loads((rendered / "reports" / "metrics.json").read_text())
-    assert metrics["digits.vae.nll_iw.mean"] == pytest.approx(90.5)
+    assert metrics["digits.vae.nll_iw.mean"] == pytest.approx(91.0, abs=1.0)
+    assert metrics["digits.vae.nll_iw.count"] == 2.0
+    assert metrics["digits.evaluator.reference_count"] == 100.0
+    assert metrics["digits.dae.stop_epoch.mean"] == pytest.approx(30.5)
     assert "digits.dae.nll_iw.mean" not in metrics
+    assert all(isinstance(value, int | float) for value in metrics.values())  # DVC metrics
+
+
+def test_environment_is_named_without_a_clock(rendered):
+    markdown = (rendered / "reports" / "README.md").read_text(encoding="utf-8")
+    header = markdown.split("\n\n", 2)[1]
+    assert "rendered" not in header and "UTC" not in header
+    assert "torch CPU capability" in header and "(`train.threads`)" in header
+    environment = json.loads((rendered / "reports" / "environment.json").read_text())
+    assert {"cpu_model", "cpu_capability", "torch_threads", "gpu", "devices"} <= set(environment)
+    assert environment["devices"] == ["cpu"]
+    assert environment["cpu_model"] and environment["cpu_model"] in header
+
+
+def test_rendering_twice_gives_identical_bytes(rendered):
+    """No clock, no randomness: unchanged inputs give byte-identical reports (figures too)."""
+    result = _report(rendered, "--out", "again")
+    assert result.returncode == 0, result.stderr
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        }
+
+    first, second = files(rendered / "reports"), files(rendered / "again")
+    assert sorted(first) == sorted(second)
+    assert {"README.md", "index.html", "metrics.json", "environment.json"} <= set(first)
+    assert [name for name in first if first[name] != second[name]] == []
 
 
 def test_a_failed_report_keeps_the_previous_one(rendered):
     before = {p.name: p.read_bytes() for p in (rendered / "reports").rglob("*") if p.is_file()}
+    assert "environment.json" in before
     broken = rendered / "metrics" / "digits" / "vae" / "1" / "metrics.json"
     saved = broken.read_text()
     broken.unlink()

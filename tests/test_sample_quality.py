@@ -13,9 +13,11 @@ from aebench.metrics.sample_quality import (
     FeatureStats,
     class_coverage,
     class_histogram_kl,
+    copy_rate,
     feature_stats,
     frechet_distance,
     frechet_distance_from_stats,
+    nearest_distances,
     precision_recall_density_coverage,
 )
 
@@ -265,3 +267,51 @@ def test_class_label_validation() -> None:
         class_coverage(np.array([0, 3]), n_classes=3)
     with pytest.raises(ValueError):
         class_histogram_kl(np.array([0.0, 1.0]), np.array([0, 1]), n_classes=2)
+
+
+# --- memorisation -----------------------------------------------------------------------------
+
+
+def test_nearest_distances_hand_computed() -> None:
+    train = np.array([[0.0, 0.0], [3.0, 4.0], [10.0, 0.0]])
+    queries = np.array([[0.0, 0.0], [6.0, 8.0], [10.0, 1.0], [1e6, 0.0]])
+    np.testing.assert_allclose(nearest_distances(train, queries), [0.0, 5.0, 1.0, 1e6 - 10.0])
+
+
+def _train_and_held_out(dim: int = 8) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return rng, rng.normal(size=(3000, dim)) + 5.0, rng.normal(size=(1000, dim)) + 5.0
+
+
+def test_copy_rate_of_exact_copies_of_train_points_is_one() -> None:
+    rng, train, held_out = _train_and_held_out()
+    copies = train[rng.choice(len(train), 500)]
+    assert copy_rate(train, held_out, copies) == 1.0
+
+
+def test_copy_rate_of_the_held_out_set_itself_is_the_quantile() -> None:
+    """1000 distinct distances: the 5% quantile lies between the 50th and 51st smallest
+    (linear interpolation at index 49.95), so exactly 50 of them, 5%, are strictly below it."""
+    _, train, held_out = _train_and_held_out()
+    assert copy_rate(train, held_out, held_out) == 0.05
+    assert copy_rate(train, held_out, held_out, quantile=0.2) == 0.2
+
+
+def test_copy_rate_of_fresh_draws_from_the_data_distribution_is_about_the_quantile() -> None:
+    """New draws are as close to train as held-out ones: about 5%. Binomial noise of 2000
+    samples (std 0.005) plus that of the threshold's quantile from 1000 points (0.007)."""
+    rng, train, held_out = _train_and_held_out()
+    fresh = rng.normal(size=(2000, 8)) + 5.0
+    assert copy_rate(train, held_out, fresh) == pytest.approx(0.05, abs=0.03)
+    # half copies, half fresh draws: 0.5 + 0.5 * 0.05
+    mixed = np.concatenate([train[:1000], fresh[:1000]])
+    assert copy_rate(train, held_out, mixed) == pytest.approx(0.525, abs=0.03)
+    assert copy_rate(train, held_out, fresh + 100.0) == 0.0  # far from everything
+
+
+def test_copy_rate_validation() -> None:
+    _, train, held_out = _train_and_held_out()
+    with pytest.raises(ValueError, match="quantile"):
+        copy_rate(train, held_out, held_out, quantile=0.0)
+    with pytest.raises(ValueError, match="feature sizes"):
+        copy_rate(train, held_out, held_out[:, :3])

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,9 +7,9 @@ import torch
 
 from aebench.config import ParamsError, TrainConfig, parse_params
 from aebench.runtime import pick_device
-from aebench.train import train_model, write_history
+from aebench.train import EarlyStopping, convergence_record, train_model, write_history
 
-CFG = TrainConfig(epochs=3, batch_size=32, lr=1e-3, device="cpu")
+CFG = TrainConfig(max_epochs=3, batch_size=32, lr=1e-3, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +36,14 @@ def test_same_seed_gives_bit_identical_weights(raw_params, images, family):
 
 def test_best_checkpoint_is_the_lowest_validation_objective(raw_params, images):
     spec = parse_params(raw_params).variant("vae")
-    cfg = TrainConfig(epochs=6, batch_size=32, lr=3e-2, device="cpu")  # lr high enough to wobble
+    cfg = TrainConfig(
+        max_epochs=6, batch_size=32, lr=3e-2, device="cpu"
+    )  # lr high enough to wobble
     model, result = train_model(spec, *images, cfg, seed=0, progress=False)
     history = pd.DataFrame(result.history)
     assert list(history.columns) == [
         "epoch",
+        "lr",
         "train_loss",
         "train_recon",
         "train_kl",
@@ -57,7 +62,9 @@ def test_best_checkpoint_is_the_lowest_validation_objective(raw_params, images):
 
 def test_training_lowers_the_loss(raw_params, images):
     spec = parse_params(raw_params).variant("ae")
-    _, result = train_model(spec, *images, TrainConfig(epochs=5, batch_size=16), 0, progress=False)
+    _, result = train_model(
+        spec, *images, TrainConfig(max_epochs=5, batch_size=16), 0, progress=False
+    )
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
 
@@ -97,3 +104,71 @@ def test_dynamic_binarisation_trains_on_binary_batches(raw_params, images, monke
     _, result = train_model(spec, *images, CFG, seed=0, progress=False)
     assert seen and all(seen)  # every training and validation batch is binary
     assert all(np.isfinite(row["val_loss"]) for row in result.history)
+
+
+def test_early_stopping_counts_only_improvements_beyond_min_delta():
+    stopping = EarlyStopping(patience=3, min_delta=0.1)
+    # 10 -> 9 is an improvement; then three epochs creeping down by 0.03 each are not
+    assert [stopping.update(v) for v in (10.0, 9.0, 8.97, 8.94, 8.91)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
+    again = EarlyStopping(patience=3, min_delta=0.1)
+    # a gain beyond min_delta (8.9 -> 8.7 vs reference 9.0) resets the count
+    assert [again.update(v) for v in (9.0, 8.95, 8.7, 8.69, 8.68, 8.67)] == [
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_training_stops_by_patience_and_records_why(raw_params, images):
+    spec = parse_params(raw_params).variant("ae")
+    # a learning rate too small to move the objective by min_delta: patience must end it
+    cfg = TrainConfig(max_epochs=50, patience=3, min_delta=0.01, lr=1e-9, batch_size=32)
+    _, result = train_model(spec, *images, cfg, seed=0, progress=False)
+    assert result.convergence.stop_reason == "patience"
+    assert result.convergence.stop_epoch == 4 == len(result.history)
+    assert result.convergence.as_dict()["stopped_at_cap"] == 0.0
+
+
+def test_a_run_that_reaches_the_cap_says_so(raw_params, images):
+    spec = parse_params(raw_params).variant("ae")
+    cfg = TrainConfig(max_epochs=3, patience=10, batch_size=32)
+    _, result = train_model(spec, *images, cfg, seed=0, progress=False)
+    record = result.convergence.as_dict()
+    assert (record["stop_reason"], record["stop_epoch"], record["stopped_at_cap"]) == (
+        "cap",
+        3,
+        1.0,
+    )
+
+
+def test_plateau_schedule_lowers_the_learning_rate(raw_params, images):
+    spec = parse_params(raw_params).variant("ae")
+    cfg = TrainConfig(
+        max_epochs=8, patience=6, lr_plateau_patience=1, min_delta=1e6, lr=1e-3, batch_size=32
+    )  # no epoch can improve by 1e6 nats: the rate halves every second epoch
+    _, result = train_model(spec, *images, cfg, seed=0, progress=False)
+    rates = [row["lr"] for row in result.history]
+    assert rates[0] == 1e-3 and rates[-1] < rates[0] / 2
+    assert all(b <= a for a, b in itertools.pairwise(rates))
+
+
+def test_convergence_record_measures_the_gain_before_the_best_epoch():
+    history = [{"epoch": e, "val_loss": 100.0 - e} for e in range(1, 16)] + [
+        {"epoch": 16, "val_loss": 90.0}
+    ]
+    record = convergence_record(history, best_epoch=15, stop_reason="patience")
+    assert record.best_val_loss == 85.0
+    assert record.val_gain_10 == pytest.approx(10.0)  # epoch 5 (95) to epoch 15 (85)
+    assert record.val_gain_10_rel == pytest.approx(10.0 / 85.0)
+    assert record.stop_epoch == 16
+    early = convergence_record(history[:4], best_epoch=3, stop_reason="cap")
+    assert early.val_gain_10 == pytest.approx(2.0)  # fewer than 10 epochs: from epoch 1

@@ -1,16 +1,35 @@
 """Noise robustness: reconstruct the clean image from a corrupted test input, over a grid of
-corruption kinds × levels, with identical corruption draws for every model."""
+corruption kinds × levels, with identical corruption draws for every model.
+
+Every (kind, level) is scored per image (:class:`LevelScores`); ``robustness.csv`` keeps one row
+of means per grid entry. The headline numbers per kind and stat (mse, ssim, probe) are
+
+- ``robust_<kind>_<stat>_corrupted``: the mean over the grid's levels > 0. The clean level is
+  left out, since the clean reconstruction is already scored as ``recon_*``/``probe_accuracy``
+  and would dilute the corrupted performance by a share that depends on the grid's length;
+- ``robust_<kind>_<stat>_degradation``: corrupted / clean - 1, the relative change from the
+  model's own clean value, where "clean" is always the uncorrupted test set (whether or not the
+  grid has a 0 level).
+
+An earlier version summarised each curve by its normalised area, which counted the clean level
+and weighted levels by their spacing, so one number mixed clean and corrupted performance.
+"""
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from aebench.metrics.image_quality import mse_per_pixel, psnr_db, ssim
 from aebench.noise import corrupt
+
+ROBUST_STATS = ("mse", "ssim", "probe")
+"""The per-image statistics summarised per corruption kind."""
 
 
 def corruption_seed(base_seed: int, kind: str, level: float) -> int:
@@ -34,53 +53,105 @@ def latent_shift(clean_codes: np.ndarray, noisy_codes: np.ndarray) -> float:
     return float(np.mean(np.linalg.norm(noisy_codes - clean_codes, axis=1)) / spread)
 
 
-def normalised_area(levels: np.ndarray, values: np.ndarray) -> float:
-    """Trapezoidal area under ``values`` over ``levels``, divided by the level range: the curve's
-    mean height, comparable across kinds whose level ranges differ."""
-    levels, values = np.asarray(levels, float), np.asarray(values, float)
-    return float(np.trapezoid(values, levels) / (levels[-1] - levels[0]))
+@dataclass(frozen=True)
+class LevelScores:
+    """Per-image scores (float64, test-split order) of one (kind, level) grid entry."""
+
+    kind: str
+    level: float
+    mse: np.ndarray
+    psnr: np.ndarray
+    ssim: np.ndarray
+    probe: np.ndarray  # 1.0 where the linear probe classifies the corrupted input's code right
+    latent_shift: float
+
+    def row(self) -> dict[str, float | str]:
+        """The robustness.csv row: the means over the test split."""
+        return {
+            "kind": self.kind,
+            "level": self.level,
+            "mse": float(self.mse.mean()),
+            "psnr": float(self.psnr.mean()),
+            "ssim": float(self.ssim.mean()),
+            "latent_shift": self.latent_shift,
+            "probe_accuracy": float(self.probe.mean()),
+        }
 
 
-def robustness_curves(
+def _per_image(values: torch.Tensor) -> np.ndarray:
+    return values.detach().cpu().double().numpy()
+
+
+def robustness_scores(
     clean: torch.Tensor,
     reconstruct: Callable[[torch.Tensor], torch.Tensor],
     encode: Callable[[torch.Tensor], np.ndarray],
-    probe_accuracy: Callable[[np.ndarray], float],
+    probe_correct: Callable[[np.ndarray], np.ndarray],
     grid: dict[str, tuple[float, ...]],
     base_seed: int,
-) -> list[dict[str, float | str]]:
-    """One row per (kind, level): MSE, PSNR, SSIM against the clean image, latent shift and
-    linear-probe accuracy on the codes of the corrupted inputs."""
+) -> list[LevelScores]:
+    """One entry per (kind, level), in grid order: per-image MSE, PSNR, SSIM against the clean
+    image, per-image linear-probe correctness on the corrupted input's code, and latent shift.
+
+    ``probe_correct`` maps codes (test-split order) to 1.0 (right class) / 0.0 per image.
+    """
     clean_codes = encode(clean)
-    rows: list[dict[str, float | str]] = []
+    scores: list[LevelScores] = []
     for kind, levels in grid.items():
         for level in levels:
             noisy = corrupted_test_set(clean, kind, level, base_seed)
             output = reconstruct(noisy)
             codes = encode(noisy)
-            rows.append(
-                {
-                    "kind": kind,
-                    "level": level,
-                    "mse": mse_per_pixel(output, clean).mean().item(),
-                    "psnr": psnr_db(output, clean).mean().item(),
-                    "ssim": ssim(output, clean).mean().item(),
-                    "latent_shift": latent_shift(clean_codes, codes),
-                    "probe_accuracy": probe_accuracy(codes),
-                }
+            scores.append(
+                LevelScores(
+                    kind=kind,
+                    level=level,
+                    mse=_per_image(mse_per_pixel(output, clean)),
+                    psnr=_per_image(psnr_db(output, clean)),
+                    ssim=_per_image(ssim(output, clean)),
+                    probe=np.asarray(probe_correct(codes), dtype=np.float64),
+                    latent_shift=latent_shift(clean_codes, codes),
+                )
             )
-    return rows
+    return scores
 
 
-def robustness_summary(rows: list[dict[str, float | str]]) -> dict[str, float]:
-    """Per kind: normalised areas under the MSE, SSIM and probe-accuracy curves."""
-    summary: dict[str, float] = {}
-    for kind in dict.fromkeys(row["kind"] for row in rows):
-        curve = [row for row in rows if row["kind"] == kind]
-        levels = np.array([row["level"] for row in curve])
-        summary[f"robust_{kind}_mse_auc"] = normalised_area(levels, [r["mse"] for r in curve])
-        summary[f"robust_{kind}_ssim_auc"] = normalised_area(levels, [r["ssim"] for r in curve])
-        summary[f"robust_{kind}_probe_auc"] = normalised_area(
-            levels, [r["probe_accuracy"] for r in curve]
+def robustness_curves(scores: list[LevelScores]) -> list[dict[str, float | str]]:
+    """The robustness.csv rows: kind, level, mse, psnr, ssim, latent_shift, probe_accuracy."""
+    return [entry.row() for entry in scores]
+
+
+def corrupted_per_image(scores: list[LevelScores]) -> dict[str, np.ndarray]:
+    """``robust_<kind>_<stat>_corrupted`` per image: its mean over the kind's levels > 0."""
+    out: dict[str, np.ndarray] = {}
+    for kind in dict.fromkeys(entry.kind for entry in scores):
+        corrupted = [entry for entry in scores if entry.kind == kind and entry.level > 0]
+        if not corrupted:
+            raise ValueError(f"noise grid for {kind!r} has no level > 0 to score")
+        for stat in ROBUST_STATS:
+            stacked = np.stack([getattr(entry, stat) for entry in corrupted])
+            out[f"robust_{kind}_{stat}_corrupted"] = stacked.mean(axis=0)
+    return out
+
+
+def relative_change(value: float, reference: float) -> float:
+    """value / reference - 1 (0 = unchanged, -0.5 = halved); NaN when reference is 0, where a
+    relative change is undefined."""
+    return value / reference - 1.0 if reference != 0 else math.nan
+
+
+def robustness_summary(
+    scores: list[LevelScores], clean: dict[str, float]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Per-image ``_corrupted`` arrays and the flat metrics: each ``_corrupted`` mean and its
+    ``_degradation`` against ``clean`` (stat -> the uncorrupted test set's value for mse, ssim,
+    probe: ``recon_mse``, ``recon_ssim``, ``probe_accuracy``)."""
+    per_image = corrupted_per_image(scores)
+    metrics: dict[str, float] = {}
+    for key, values in per_image.items():
+        stat = key.removesuffix("_corrupted").rsplit("_", 1)[1]
+        metrics[key] = float(values.mean())
+        metrics[key.replace("_corrupted", "_degradation")] = relative_change(
+            metrics[key], clean[stat]
         )
-    return summary
+    return per_image, metrics

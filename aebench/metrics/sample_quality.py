@@ -1,8 +1,9 @@
 """Sample-quality estimators computed in a feature space (float64 arrays of shape N x D).
 
 Fréchet distance (Heusel et al. 2017), precision/recall (Kynkäänniemi et al. 2019),
-density/coverage (Naeem et al. 2020), and two checks on a classifier's predicted labels of the
-samples: how many classes appear, and how far their histogram is from the test split's.
+density/coverage (Naeem et al. 2020), two checks on a classifier's predicted labels of the
+samples (how many classes appear, and how far their histogram is from the test split's), and a
+memorisation check: the share of samples nearer to a training image than held-out images are.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ DISTANCE_BLOCK_ELEMENTS = 1 << 22
 
 KL_EPS = 1e-6
 """Additive smoothing of class shares before the KL divergence, so an empty class stays finite."""
+
+COPY_QUANTILE = 0.05
+"""copy_rate's threshold: this quantile of the held-out images' nearest-train distances, so
+held-out real data scores about this share by construction."""
 
 
 class FeatureStats(NamedTuple):
@@ -198,13 +203,51 @@ def class_histogram_kl(
     return float(rel_entr(shares[0], shares[1]).sum())
 
 
+def nearest_distances(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Euclidean distance from each query to its nearest reference point; shape len(queries).
+
+    Both sets are centred on the reference mean first (distances are shift-invariant), which
+    keeps the dot-product form of the distance accurate near 0, where exact copies sit.
+    """
+    reference = _as_features(reference, "reference")
+    queries = _as_features(queries, "queries")
+    if reference.shape[1] != queries.shape[1]:
+        raise ValueError(f"feature sizes differ: {reference.shape[1]} vs {queries.shape[1]}")
+    centre = reference.mean(axis=0)
+    dist, _ = NearestNeighbors(n_neighbors=1).fit(reference - centre).kneighbors(queries - centre)
+    return dist[:, 0]
+
+
+def copy_rate(
+    train: np.ndarray, held_out: np.ndarray, samples: np.ndarray, quantile: float = COPY_QUANTILE
+) -> float:
+    """Memorisation: share of ``samples`` whose nearest training image is nearer than the
+    ``quantile`` of the held-out images' nearest-training distances (strictly), in [0, 1].
+
+    The threshold says how close a genuinely new image from the data distribution comes to the
+    training set; a sampler that reproduces training images falls below it far more often than
+    ``quantile``: exact copies score 1.0, held-out real data about ``quantile`` (0.05). Neither
+    direction is better on its own: too low means samples avoid the data, too high means
+    copying, and the held-out reference row gives the target. Features are N x D (evaluator
+    feature space); held-out images that duplicate training images make the threshold 0, and
+    then nothing counts as a copy.
+    """
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    threshold = np.quantile(nearest_distances(train, held_out), quantile)
+    return float(np.mean(nearest_distances(train, samples) < threshold))
+
+
 __all__ = [
+    "COPY_QUANTILE",
     "FeatureStats",
     "class_coverage",
     "class_histogram_kl",
+    "copy_rate",
     "feature_stats",
     "frechet_distance",
     "frechet_distance_from_stats",
     "knn_radii",
+    "nearest_distances",
     "precision_recall_density_coverage",
 ]

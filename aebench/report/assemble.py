@@ -15,7 +15,7 @@ from aebench.report import figures
 from aebench.report.content import ReportInputs
 from aebench.report.document import Figure
 from aebench.report.environment import environment_lines
-from aebench.report.results import load_runs, run_path
+from aebench.report.results import load_per_image, load_runs, run_path
 
 ROBUSTNESS_FIGURES = (
     ("mse", "Noise robustness: reconstruction MSE against the clean image"),
@@ -151,8 +151,9 @@ def draw_figures(
 
 
 def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
-    """Read the run matrix's evaluations and draw every figure."""
+    """Read the run matrix's evaluations (each run's files once) and draw every figure."""
     runs = load_runs(dirs.metrics, params.run)
+    per_image = load_per_image(dirs.metrics, runs)
     evaluators = {
         dataset: json.loads((dirs.evaluators / dataset / "evaluator.json").read_text())
         for dataset in params.run.datasets
@@ -169,6 +170,8 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         evaluators=evaluators,
         seeds=params.run.seeds,
         environment=environment_lines(params, sorted(set(runs.device))),
+        per_image=per_image,
+        binarize={v: params.variant(v).binarize for v in params.run.variants},
         figures=figures_by_dataset,
         devices=devices,
     )

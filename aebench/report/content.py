@@ -1,12 +1,12 @@
 """What the report says: builds the :class:`Document` both renderers turn into pages.
 
-Everything here is derived from the evaluation outputs (per-seed metrics, evaluator summaries,
-figures already drawn) — no training, no model code.
+Everything here is derived from the evaluation outputs (per-seed metrics, per-image values,
+evaluator summaries, figures already drawn) — no training, no model code. Findings live in
+:mod:`aebench.report.findings`, tables in :mod:`aebench.report.tables`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,24 +23,26 @@ from aebench.report.document import (
     Paragraph,
     Table,
 )
+from aebench.report.findings import findings_text, reference_label
 from aebench.report.glossary import (
+    CONVERGENCE,
     COST,
-    LIKELIHOOD,
+    LIKELIHOOD_BERNOULLI,
+    LIKELIHOOD_GAUSSIAN,
     ROBUST_STATS,
     SAMPLE_STATS,
     SAMPLER_MEANING,
-    describe,
     glossary_entries,
 )
-from aebench.report.stats import ALPHA, best_and_ties, seed_values, welch_pvalue
+from aebench.report.results import PerImage
+from aebench.report.stats import Evidence
+from aebench.report.tables import format_value, metric_table
 
 EVALUATOR_ACCURACY_TARGET = 0.97
 HEADLINE = (
     "recon_mse",
     "recon_ssim",
-    "robust_gaussian_mse_auc",
-    "robust_masking_mse_auc",
-    "robust_salt_pepper_mse_auc",
+    *(f"robust_{kind}_mse_corrupted" for kind in NOISE_KINDS),
     "sample_gmm_fd",
     "sample_gmm_precision",
     "sample_gmm_recall",
@@ -48,6 +50,11 @@ HEADLINE = (
     "nll_iw",
 )
 RECONSTRUCTION = ("recon_mse", "recon_bce", "recon_psnr", "recon_ssim", "probe_accuracy")
+ROBUST_PAIRS = (("mse", "MSE"), ("ssim", "SSIM"), ("probe", "probe accuracy"))
+TRAINED_ON = {
+    "dynamic": "binarised (dynamic, Burda et al. 2015 protocol; comparable with published numbers)",
+    "none": "grey levels (valid bound, not comparable with published binarised-MNIST numbers)",
+}
 
 
 @dataclass
@@ -58,6 +65,8 @@ class ReportInputs:
     evaluators: dict[str, dict]  # dataset -> evaluator.json
     seeds: tuple[int, ...]
     environment: list[str]  # header lines
+    per_image: PerImage = field(default_factory=dict)  # (dataset, variant, seed) -> arrays
+    binarize: dict[str, str] = field(default_factory=dict)  # variant -> params binarize
     figures: dict[str, list[tuple[str, Figure]]] = field(
         default_factory=dict
     )  # dataset -> (section, fig)
@@ -65,60 +74,9 @@ class ReportInputs:
         default_factory=dict
     )  # (dataset, variant) -> device
 
-
-def format_value(mean: float, std: float = math.nan, count: int = 1) -> str:
-    """``mean ± std`` to 4 significant digits; the std only where there are several seeds."""
-    if math.isnan(mean):
-        return "–"
-    big_integer = float(mean).is_integer() and abs(mean) >= 1000
-    text = f"{int(mean):,}" if big_integer else f"{mean:.4g}"
-    if count < 2 or math.isnan(std):
-        return text
-    if std < 1e-9 * max(1.0, abs(mean)):  # identical seeds, up to float round-off
-        std = 0.0
-    return f"{text} ± {std:.2g}"
-
-
-def metric_table(
-    runs: pd.DataFrame,
-    dataset: str,
-    columns: Sequence[str],
-    key_for: dict[str, str] | None = None,
-    extra_rows: Sequence[tuple[Cell, ...]] = (),
-    header_for: dict[str, str] | None = None,
-) -> Table | None:
-    """Variants as rows, mean ± std over seeds; the best per column bold, ties marked.
-
-    ``key_for`` maps a column to its metric key (for prefixed families). Variants that have none
-    of the keys are left out; None when no row is left.
-    """
-    key_for = key_for or {c: c for c in columns}
-    per_column = {c: seed_values(runs, dataset, key_for[c]) for c in columns}
-    marks = {
-        c: best_and_ties(per_column[c], describe(key_for[c]).higher_is_better) for c in columns
-    }
-    variants = list(dict.fromkeys(runs[runs.dataset == dataset].variant))
-    rows = []
-    for variant in variants:
-        if not any(len(per_column[c][variant]) for c in columns):
-            continue
-        cells = [Cell(variant)]
-        for c in columns:
-            values = per_column[c][variant]
-            best, ties = marks[c]
-            text = format_value(*_mean_std_count(values)) if len(values) else "–"
-            cells.append(Cell(text, best=variant == best, tie=variant in ties))
-        rows.append(tuple(cells))
-    if not rows:
-        return None
-    header_for = header_for or {}
-    header = ("variant", *(header_for.get(c, describe(key_for[c]).header) for c in columns))
-    return Table(header, (*rows, *extra_rows))
-
-
-def _mean_std_count(values: np.ndarray) -> tuple[float, float, int]:
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
-    return float(np.mean(values)), std, len(values)
+    @property
+    def evidence(self) -> Evidence:
+        return Evidence(self.runs, self.per_image)
 
 
 def _section(title: str, table: Table | None, intro: str = "") -> list:
@@ -127,79 +85,35 @@ def _section(title: str, table: Table | None, intro: str = "") -> list:
     return [Heading(3, title), *([Paragraph(intro)] if intro else []), table]
 
 
-# --- findings: the answer before the tables ---------------------------------------------------
+def insert_column(table: Table, index: int, header: str, texts: dict[str, str]) -> Table:
+    """``table`` with a text column at ``index``, filled per row by its first cell's text."""
+    rows = tuple(
+        (*row[:index], Cell(texts.get(row[0].text, "–")), *row[index:]) for row in table.rows
+    )
+    return Table(
+        (*table.header[:index], header, *table.header[index:]), rows, table.caption, table.notes
+    )
 
 
-def _compare_best(runs: pd.DataFrame, dataset: str, key: str) -> str | None:
-    """One sentence: the best variant on ``key``, its margin over the runner-up, and whether the
-    margin exceeds the seed spread (Welch's t-test at 5%)."""
-    metric = describe(key)
-    values = {k: v for k, v in seed_values(runs, dataset, key).items() if len(v)}
-    if len(values) < 2 or metric.higher_is_better is None:
-        return None
-    sign = 1 if metric.higher_is_better else -1
-    ranked = sorted(values, key=lambda k: -sign * values[k].mean())
-    best, second = ranked[0], ranked[1]
-    a, b = values[best].mean(), values[second].mean()
-    relative = abs(a - b) / abs(b) * 100 if b else math.nan
-    p = welch_pvalue(values[best], values[second])
-    if p is None:
-        verdict = "(one seed: no spread to judge the gap by)"
-    elif p < ALPHA:
-        verdict = f"the gap exceeds the seed spread (Welch p = {p:.2g})"
-    else:
-        verdict = f"but the gap is within the seed spread (Welch p = {p:.2g})"
-    return f"**{best}** ({a:.4g}) beats {second} ({b:.4g}) by {relative:.1f}%; {verdict}."
-
-
-def findings(runs: pd.DataFrame, dataset: str, evaluator: dict) -> list[str]:
-    items = []
-    for label, key in (("Reconstruction MSE", "recon_mse"),):
-        sentence = _compare_best(runs, dataset, key)
-        if sentence:
-            items.append(f"{label} (clean test split): {sentence}")
-    for kind in NOISE_KINDS:
-        sentence = _compare_best(runs, dataset, f"robust_{kind}_mse_auc")
-        if sentence:
-            items.append(f"Most robust to *{kind}* noise (MSE area): {sentence}")
-    best_fd = _best_sampler(runs, dataset)
-    if best_fd:
-        variant, sampler, value = best_fd
-        floor = evaluator["floor"]["floor_fd"]
-        items.append(
-            f"Best samples: **{variant}** with the `{sampler}` sampler, Fréchet distance "
-            f"{value:.4g} (the train split scores {floor:.4g}: a reference floor)."
-        )
-    sentence = _compare_best(runs, dataset, "nll_iw")
-    if sentence:
-        items.append(f"Likelihood (importance-sampled NLL): {sentence}")
-    sentence = _compare_best(runs, dataset, "probe_accuracy")
-    if sentence:
-        items.append(f"Linear-probe accuracy of the codes: {sentence}")
-    return items
-
-
-def _best_sampler(runs: pd.DataFrame, dataset: str) -> tuple[str, str, float] | None:
-    best = None
-    for sampler in SAMPLERS:
-        for variant, values in seed_values(runs, dataset, f"sample_{sampler}_fd").items():
-            if len(values) and (best is None or values.mean() < best[2]):
-                best = (variant, sampler, float(values.mean()))
-    return best
-
-
-# --- the document -----------------------------------------------------------------------------
+# --- sections ----------------------------------------------------------------------------------
 
 
 def _evaluator_blocks(dataset: str, evaluator: dict) -> list:
     accuracy = evaluator["test_accuracy"]
+    label = reference_label(evaluator["reference"])
     blocks: list = [
         Paragraph(
             f"Sample metrics are computed in the feature space of a small CNN classifier trained "
             f"on `{dataset}` (test accuracy {accuracy:.2%}); they are **not** Inception-FID "
-            "numbers and are comparable only within this dataset. The *train split (floor)* row "
-            "scores as many real train images against the test split: what real data achieves "
-            "(somewhat optimistic, since the evaluator was trained on those images)."
+            "numbers and are comparable only within this dataset. Every set is scored against "
+            f"the test split. The *{label}* row scores real images that no model trained on "
+            "(the validation split only selects checkpoints, and the evaluator did not train on "
+            f"it either), {int(evaluator['reference']['count'])} of them: the same count as each "
+            "sampler draws, so it shows what real held-out data achieves on every column. "
+            "Density is ranked by |density − 1| (bold: nearest 1); copy rate has no better "
+            "direction and is read against the reference row (about 0.05 by construction). The "
+            "intervals of these columns cover training seeds only: a set statistic has no "
+            "per-image values."
         )
     ]
     if accuracy < EVALUATOR_ACCURACY_TARGET:
@@ -214,69 +128,179 @@ def _evaluator_blocks(dataset: str, evaluator: dict) -> list:
     return blocks
 
 
-def _floor_row(evaluator: dict) -> tuple[Cell, ...]:
-    floor = evaluator["floor"]
+def _reference_row(evaluator: dict) -> tuple[Cell, ...]:
+    reference = evaluator["reference"]
     return (
-        Cell("*train split (floor)*"),
-        *(Cell(format_value(floor[f"floor_{s}"])) for s in SAMPLE_STATS),
+        Cell(f"*{reference_label(reference)}*"),
+        *(Cell(format_value(float(reference.get(s, np.nan)))) for s in SAMPLE_STATS),
     )
 
 
+def robustness_blocks(evidence: Evidence, dataset: str) -> list:
+    """Per corruption kind: each quality under corruption (ranked) beside its degradation."""
+    blocks: list = []
+    for kind in NOISE_KINDS:
+        columns, unranked = [], []
+        for stat, _ in ROBUST_PAIRS:
+            columns += [f"{stat}_corrupted", f"{stat}_degradation"]
+            unranked.append(f"{stat}_degradation")
+        key_for = {c: f"robust_{kind}_{c}" for c in columns}
+        header_for = {c: ROBUST_STATS[c].header for c in columns}
+        table = metric_table(
+            evidence, dataset, columns, key_for, header_for=header_for, unranked=unranked
+        )
+        if table is not None:
+            blocks += [Heading(4, f"*{kind}*"), table]
+    if not blocks:
+        return []
+    intro = (
+        "Each model reconstructs the clean test image from a corrupted one at every level of a "
+        "grid per corruption kind, with identical corruption draws for every model. *Corrupted* "
+        "columns are the quality under corruption, the mean over the levels above 0 (the clean "
+        "level excluded): they are ranked, and the most robust model is the best of them. "
+        "*Degradation* columns (corrupted / the model's own clean value − 1) are shown beside "
+        "them and never ranked: a model that is poor on clean images can degrade little."
+    )
+    return [Heading(3, "Noise robustness"), Paragraph(intro), *blocks]
+
+
+def _importance_samples(runs: pd.DataFrame, dataset: str) -> str:
+    frame = runs[runs.dataset == dataset]
+    if "nll_importance_samples" not in frame:
+        return ""
+    values = sorted({int(k) for k in frame.nll_importance_samples.dropna()})
+    if not values:
+        return ""
+    return "K = " + " / ".join(f"{k:,}" for k in values)
+
+
+def likelihood_blocks(inputs: ReportInputs, dataset: str) -> list:
+    """Bernoulli and Gaussian likelihoods in separate tables: nats of a probability mass on
+    binarised pixels and nats of a density on grey levels are different quantities."""
+    evidence = inputs.evidence
+    trained_on = {v: TRAINED_ON.get(b, b) for v, b in inputs.binarize.items()}
+    blocks: list = []
+    for title, columns in (
+        ("Bernoulli decoders: NLL of the binarised test split", LIKELIHOOD_BERNOULLI),
+        ("Gaussian decoders: density of the grey-level test images", LIKELIHOOD_GAUSSIAN),
+    ):
+        table = metric_table(evidence, dataset, columns)
+        if table is not None:
+            blocks += [Heading(4, title), insert_column(table, 1, "trained on", trained_on)]
+    if not blocks:
+        return []
+    k = _importance_samples(inputs.runs, dataset)
+    intro = (
+        "Importance-sampled negative log-likelihood (Burda et al. 2015) with "
+        f"{k or 'K (not recorded)'} importance samples per image, and the negative ELBO, in "
+        "nats per image. Bernoulli decoders are scored on the test split binarised once with a "
+        "fixed seed; Gaussian decoders as a density on grey levels, which is never comparable "
+        "with a Bernoulli NLL. *Trained on* says whether a model followed the binarised-MNIST "
+        "protocol its published numbers use."
+    )
+    return [Heading(3, "Likelihood (VAE family)"), Paragraph(intro), *blocks]
+
+
+def _stop_reasons(frame: pd.DataFrame) -> dict[str, str]:
+    reasons = {}
+    for variant, group in frame.groupby("variant", sort=False):
+        at_cap = group.stopped_at_cap.dropna()
+        if at_cap.empty:
+            continue
+        capped, n = int((at_cap == 1).sum()), len(at_cap)
+        if capped == 0:
+            reasons[variant] = "patience"
+        elif capped == n:
+            reasons[variant] = "cap"
+        else:
+            reasons[variant] = f"cap in {capped} of {n} seeds, else patience"
+    return reasons
+
+
+def convergence_blocks(evidence: Evidence, dataset: str) -> list:
+    """When each run stopped and why, and a warning naming every run that hit the epoch cap."""
+    table = metric_table(evidence, dataset, CONVERGENCE)
+    frame = evidence.runs[evidence.runs.dataset == dataset]
+    if table is None or "stopped_at_cap" not in frame:
+        return []
+    index = 1 + CONVERGENCE.index("stop_epoch") + 1
+    table = insert_column(table, index, "stop reason", _stop_reasons(frame))
+    blocks: list = [
+        Heading(3, "Convergence"),
+        Paragraph(
+            "Training stops when the validation objective has not improved for `train.patience` "
+            "epochs (*patience*) or at the `train.max_epochs` cap (*cap*); the best epoch's "
+            "checkpoint is evaluated. The validation gain is the improvement in nats per image "
+            "over the 10 epochs before the best epoch (relative: over |best validation "
+            "objective|): near 0 for a converged run."
+        ),
+        table,
+    ]
+    capped = frame[frame.stopped_at_cap == 1]
+    if not capped.empty:
+        runs = ", ".join(f"{r.variant} seed {int(r.seed)}" for r in capped.itertuples())
+        blocks.append(
+            Paragraph(
+                f"{len(capped)} run(s) stopped at the `train.max_epochs` cap rather than by the "
+                f"patience rule, so they may not have converged and their numbers may "
+                f"understate the model: {runs}.",
+                warning=True,
+            )
+        )
+    return blocks
+
+
+def cost_blocks(inputs: ReportInputs, dataset: str) -> list:
+    cost = metric_table(inputs.evidence, dataset, COST)
+    if cost is None:
+        return []
+    device = {v: d for (ds, v), d in inputs.devices.items() if ds == dataset}
+    cost = insert_column(cost, len(cost.header), "device", device)
+    return [Heading(3, "Cost"), cost]
+
+
 def dataset_blocks(inputs: ReportInputs, dataset: str) -> list:
-    runs, evaluator = inputs.runs, inputs.evaluators[dataset]
+    evidence, evaluator = inputs.evidence, inputs.evaluators[dataset]
     figures = inputs.figures.get(dataset, [])
 
     def figures_for(section: str) -> list:
         return [figure for name, figure in figures if name == section]
 
     blocks: list = [Heading(2, dataset)]
-    items = findings(runs, dataset, evaluator)
+    items, rule = findings_text(evidence, dataset, evaluator)
     if items:
-        blocks += [Heading(3, "Findings"), BulletList(tuple(items))]
+        blocks += [Heading(3, "Findings"), BulletList(tuple(items)), Paragraph(rule)]
     blocks += _section(
         "Headline",
-        metric_table(runs, dataset, HEADLINE),
-        "Key metrics, mean ± std over seeds. Robustness columns are the normalised area under "
-        "the MSE-against-corruption-level curve; sample columns use the `gmm` sampler, which "
-        "every family has.",
+        metric_table(evidence, dataset, HEADLINE),
+        "Key metrics, mean ± std over seeds. Robustness columns are the reconstruction MSE from "
+        "corrupted inputs (mean over the levels above 0); sample columns use the `gmm` "
+        "sampler, which every family has; NLL is for Bernoulli decoders only.",
     )
     blocks += figures_for("headline")
     blocks += _section(
-        "Reconstruction and representation", metric_table(runs, dataset, RECONSTRUCTION)
+        "Reconstruction and representation", metric_table(evidence, dataset, RECONSTRUCTION)
     )
-    robust = [f"robust_{k}_{s}" for k in NOISE_KINDS for s in ROBUST_STATS]
-    blocks += _section(
-        "Noise robustness",
-        metric_table(runs, dataset, robust),
-        "Each model reconstructs the clean test image from a corrupted one, over a grid of "
-        "levels per corruption kind, with identical corruption draws for every model. Areas are "
-        "normalised by the level range (the curve's mean height).",
-    )
+    blocks += robustness_blocks(evidence, dataset)
     blocks += figures_for("robustness")
     blocks += [Heading(3, "Sample quality"), *_evaluator_blocks(dataset, evaluator)]
     for sampler in ("recon", *SAMPLERS):
         key_for = {stat: f"sample_{sampler}_{stat}" for stat in SAMPLE_STATS}
-        table = metric_table(runs, dataset, list(SAMPLE_STATS), key_for, [_floor_row(evaluator)])
+        table = metric_table(
+            evidence, dataset, list(SAMPLE_STATS), key_for, [_reference_row(evaluator)]
+        )
         if table:
             blocks += [Heading(4, f"`{sampler}`: {SAMPLER_MEANING[sampler]}"), table]
     blocks += figures_for("samples")
-    blocks += _section(
-        "Likelihood (VAE family)",
-        metric_table(runs, dataset, LIKELIHOOD),
-        "Bernoulli decoders: test split binarised once with a fixed seed; Gaussian decoders: "
-        "nats on [0, 1] intensities, not comparable with the binarised numbers.",
-    )
+    blocks += likelihood_blocks(inputs, dataset)
+    blocks += convergence_blocks(evidence, dataset)
     training = figures_for("training")
     if training:
         blocks += [Heading(3, "Training"), *training]
     latent = figures_for("latent")
     if latent:
         blocks += [Heading(3, "Latent space"), *latent]
-    cost = metric_table(runs, dataset, COST)
-    if cost is not None:
-        device = {v: d for (ds, v), d in inputs.devices.items() if ds == dataset}
-        rows = tuple((*row, Cell(device.get(row[0].text, "?"))) for row in cost.rows)
-        blocks += [Heading(3, "Cost"), Table((*cost.header, "device"), rows)]
+    blocks += cost_blocks(inputs, dataset)
     return blocks
 
 
@@ -284,24 +308,30 @@ def glossary_blocks() -> list:
     items = []
     for metric in glossary_entries():
         reference = f" *{metric.reference}*." if metric.reference else ""
-        direction = {True: "higher is better", False: "lower is better", None: "no direction"}[
-            metric.higher_is_better
-        ]
         unit = f"; unit: {metric.unit}" if metric.unit else ""
-        items.append(f"**{metric.label}** ({direction}{unit}): {metric.meaning}{reference}")
-    return [Heading(2, "Glossary"), BulletList(tuple(items))]
+        items.append(f"**{metric.label}** ({metric.direction}{unit}): {metric.meaning}{reference}")
+    samplers = [f"**`{name}` samples**: {meaning}." for name, meaning in SAMPLER_MEANING.items()]
+    return [Heading(2, "Glossary"), BulletList(tuple(items)), BulletList(tuple(samplers))]
+
+
+def intro_paragraph(seeds: Sequence[int]) -> Paragraph:
+    return Paragraph(
+        f"Mean ± standard deviation over {len(seeds)} seed(s) "
+        f"({', '.join(map(str, seeds))}); ↑ higher is better, ↓ lower is better, → 1: nearest "
+        "1 is best. **Bold** marks the best of a column and † a variant whose difference from the "
+        "best is not resolved: its 95% confidence interval spans 0. The interval covers training "
+        "noise (Welch over each variant's seeds) plus, for metrics with per-image values, the "
+        "finite test set (the per-image differences, paired because every model sees the same "
+        "test images and corruption draws), with Welch–Satterthwaite degrees of freedom; with "
+        "one seed on a side there is no interval. Each table lists its † differences underneath."
+    )
 
 
 def build_report(inputs: ReportInputs) -> Document:
     doc = Document().add(
         Heading(1, "aebench: VAE vs DAE benchmark"),
         BulletList(tuple(inputs.environment)),
-        Paragraph(
-            f"Mean ± standard deviation over {len(inputs.seeds)} seed(s) "
-            f"({', '.join(map(str, inputs.seeds))}); ↑ higher is better, ↓ lower is better; "
-            "**bold** marks the best of a column and † the variants not distinguishable from it "
-            "at 95% confidence (Welch's t-test over seeds)."
-        ),
+        intro_paragraph(inputs.seeds),
     )
     for dataset in dict.fromkeys(inputs.runs.dataset):
         doc.add(*dataset_blocks(inputs, dataset))

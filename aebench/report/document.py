@@ -27,9 +27,11 @@ class BulletList:
     items: tuple[str, ...]
 
 
-TIE_MARK = "†"
+UNRESOLVED_MARK = "†"
 TABLE_LEGEND = (
-    f"bold: best; {TIE_MARK}: not distinguishable from the best at 95% confidence over seeds"
+    "bold: best of the column by its direction (density: nearest 1); "
+    f"{UNRESOLVED_MARK}: difference from the best not resolved (its 95% CI spans 0, or a side has "
+    "one seed; per comparison, not adjusted), listed under the table"
 )
 
 
@@ -37,7 +39,7 @@ TABLE_LEGEND = (
 class Cell:
     text: str
     best: bool = False  # the best value of its column
-    tie: bool = False  # not distinguishable from the best at 95% confidence
+    unresolved: bool = False  # its difference from the best is not resolved
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
     caption: str = ""
+    notes: tuple[str, ...] = ()  # inline Markdown lines under the table (the † differences)
+
+    @property
+    def marked(self) -> bool:
+        return any(c.best or c.unresolved for row in self.rows for c in row)
 
 
 @dataclass(frozen=True)

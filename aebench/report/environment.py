@@ -1,13 +1,13 @@
 """The environment a result was produced in, for the report's header.
 
-These are the one place the report stage looks beyond its declared deps (git state, dvc.lock):
-they describe the result, they do not change it.
+These are the one place the report stage looks beyond its declared deps (git state, dvc.lock,
+the machine): they describe the result, they do not change it. The CPU and GPU are read on the
+machine that renders the report, which is the one that ran the pipeline under ``dvc repro``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import platform
@@ -82,15 +82,45 @@ def params_differing_from_defaults(params: Params) -> list[str]:
     return changed
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name: /proc/cpuinfo on Linux, else what ``platform`` knows."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "Processor") and value.strip():
+                return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(params: Params, devices: list[str]) -> dict[str, Any]:
+    """What the numbers may depend on beyond code, data and params: CPU model and the SIMD
+    kernels torch picks on it, the thread count fp32 sums are split over, the GPU, versions.
+
+    No clock time: the report must read the same when re-rendered from the same inputs.
+    """
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": params.train.threads,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        "devices": devices,
+        "torch": torch.__version__,
+        "cuda_build": torch.version.cuda or "none",
+        "python": platform.python_version(),
+    }
+
+
 def environment_lines(params: Params, devices: list[str]) -> list[str]:
-    cuda = torch.version.cuda or "none"
+    info = machine(params, devices)
     changed = params_differing_from_defaults(params)
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return [
         f"code: git {git_state()}",
         f"pipeline fingerprint (dvc.lock without the report stage): `{pipeline_lock_hash()}`",
-        f"torch {torch.__version__} (CUDA build {cuda}), Python {platform.python_version()}",
+        f"torch {info['torch']} (CUDA build {info['cuda_build']}), Python {info['python']}",
+        f"CPU: {info['cpu_model']} (torch CPU capability {info['cpu_capability']}); torch "
+        f"threads in training: {info['torch_threads']} (`train.threads`); GPU: {info['gpu']}",
         f"training device(s): {', '.join(devices)}",
-        f"rendered: {now}",
         "params changed from the defaults: " + ("; ".join(changed) if changed else "none"),
     ]

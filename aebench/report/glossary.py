@@ -17,18 +17,38 @@ class Metric:
     key: str
     label: str
     unit: str
-    higher_is_better: bool | None  # None: neither direction is "better" (a cost or a count)
+    higher_is_better: bool | None  # None: no better direction (a cost, a count, or a target)
     meaning: str
     reference: str = ""
+    target: float | None = None  # ranked by the distance from this value (density: 1)
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the report may call one variant the best on this metric."""
+        return self.higher_is_better is not None or self.target is not None
 
     @property
     def arrow(self) -> str:
+        if self.target is not None:
+            return f"→ {self.target:g}"
         return {True: "↑", False: "↓", None: ""}[self.higher_is_better]
 
     @property
     def header(self) -> str:
         unit = f" ({self.unit})" if self.unit else ""
         return f"{self.label}{unit} {self.arrow}".strip()
+
+    @property
+    def direction(self) -> str:
+        """How the metric is ranked, in words, for the glossary."""
+        if self.target is not None:
+            return (
+                f"target {self.target:g}: ranked by |{self.label.lower()} − {self.target:g}|, "
+                "the nearest is best; never ranked as a maximum"
+            )
+        return {True: "higher is better", False: "lower is better", None: "not ranked"}[
+            self.higher_is_better
+        ]
 
 
 def _metrics(*entries: Metric) -> dict[str, Metric]:
@@ -80,9 +100,9 @@ PLAIN = _metrics(
         "NLL",
         "nats/image",
         False,
-        "Importance-sampled negative log-likelihood of the test split; Bernoulli decoders on "
-        "the test split binarised once with a fixed seed, Gaussian decoders on [0, 1] "
-        "intensities (the two are not comparable).",
+        "Importance-sampled negative log-likelihood of the binarised test split under a "
+        "Bernoulli decoder, K importance samples per image. Comparable with published "
+        "binarised-MNIST numbers only for models trained on dynamically binarised data.",
         "Burda et al. 2015",
     ),
     Metric(
@@ -90,16 +110,75 @@ PLAIN = _metrics(
         "−ELBO",
         "nats/image",
         False,
-        "Negative evidence lower bound (one posterior sample per image, closed-form KL), "
-        "on the same data as the NLL; an upper bound on it.",
+        "Negative evidence lower bound of a Bernoulli decoder (one posterior sample per image, "
+        "closed-form KL) on the same binarised test split; an upper bound on the NLL.",
         "Kingma & Welling 2014",
     ),
     Metric(
-        "nll_importance_samples", "K", "", None, "Importance samples per image used for the NLL."
+        "gaussian_nll_iw",
+        "Gaussian NLL",
+        "nats/image",
+        False,
+        "Importance-sampled negative log-density of the grey-level test images under a "
+        "Gaussian decoder (fixed standard deviation). A density on continuous values: it can be "
+        "negative and is never comparable with a Bernoulli NLL.",
+        "Burda et al. 2015",
     ),
-    Metric("train_seconds", "Train time", "s", None, "Wall-clock seconds of training."),
-    Metric("eval_seconds", "Eval time", "s", None, "Wall-clock seconds of evaluation."),
+    Metric(
+        "gaussian_neg_elbo",
+        "Gaussian −ELBO",
+        "nats/image",
+        False,
+        "Negative evidence lower bound of a Gaussian decoder on the grey-level test images; an "
+        "upper bound on the Gaussian NLL.",
+        "Kingma & Welling 2014",
+    ),
+    Metric(
+        "nll_importance_samples",
+        "K",
+        "",
+        None,
+        "Importance samples per image used for the NLL (K).",
+    ),
     Metric("parameters", "Parameters", "", None, "Trainable parameters of the model."),
+    Metric(
+        "best_epoch",
+        "Best epoch",
+        "",
+        None,
+        "Epoch with the lowest validation objective; its checkpoint is the one evaluated.",
+    ),
+    Metric(
+        "stop_epoch",
+        "Epochs trained",
+        "",
+        None,
+        "Last epoch trained: where the patience rule stopped training, or the `train.max_epochs` "
+        "cap.",
+    ),
+    Metric(
+        "stopped_at_cap",
+        "At cap",
+        "",
+        None,
+        "1 when training reached the `train.max_epochs` cap before the patience rule stopped "
+        "it (it may not have converged), else 0; its mean is the share of seeds at the cap.",
+    ),
+    Metric(
+        "val_gain_10",
+        "Val. gain, last 10 epochs",
+        "nats/image",
+        None,
+        "How much the validation objective improved over the 10 epochs before the best epoch: "
+        "near 0 for a run that has converged.",
+    ),
+    Metric(
+        "val_gain_10_rel",
+        "Val. gain, relative",
+        "",
+        None,
+        "That gain divided by |best validation objective|.",
+    ),
     Metric(
         "test_accuracy",
         "Evaluator acc.",
@@ -139,10 +218,11 @@ SAMPLE_STATS = _metrics(
         "density",
         "Density",
         "",
-        True,
-        "How many test-split k-NN balls (k = 5) contain each image, over k; about 1 for "
-        "images distributed like the test split.",
+        None,
+        "How many test-split k-NN balls (k = 5) contain each image, over k: about 1 for images "
+        "distributed like the test split, above 1 where images crowd the densest regions.",
         "Naeem et al. 2020",
+        target=1.0,
     ),
     Metric(
         "coverage",
@@ -167,31 +247,66 @@ SAMPLE_STATS = _metrics(
         "KL divergence of the evaluator's predicted class histogram of the images from the "
         "test split's.",
     ),
+    Metric(
+        "copy_rate",
+        "Copy rate",
+        "",
+        None,
+        "Memorisation: share of images whose nearest train image (evaluator features) is nearer "
+        "than the 5% quantile of the test images' nearest-train distances, so held-out real "
+        "images score about 0.05. No better direction: compare it with the reference row.",
+    ),
 )
 
+_DEGRADATION = (
+    "{name} from corrupted inputs relative to the model's own clean {name}: corrupted / clean "
+    "− 1 (a relative change, {sign}). Shown beside the ranked column, never ranked: a model that "
+    "is poor on clean images can degrade little."
+)
 ROBUST_STATS = _metrics(
     Metric(
-        "mse_auc",
-        "MSE area",
+        "mse_corrupted",
+        "MSE corrupted",
         "per pixel",
         False,
-        "Area under the curve of reconstruction MSE (output vs clean image) against "
-        "corruption level, divided by the level range: the mean MSE over the grid.",
+        "Reconstruction MSE against the clean image from corrupted inputs, mean over the grid's "
+        "levels above 0 (the clean level excluded): the quality a user gets under corruption.",
     ),
     Metric(
-        "ssim_auc",
-        "SSIM area",
-        "",
-        True,
-        "Normalised area under the SSIM-against-level curve (output vs clean image).",
+        "mse_degradation",
+        "MSE degradation",
+        "relative",
+        None,
+        _DEGRADATION.format(name="MSE", sign="+1 means twice the clean error"),
     ),
     Metric(
-        "probe_auc",
-        "Probe area",
+        "ssim_corrupted",
+        "SSIM corrupted",
         "",
         True,
-        "Normalised area under the curve of linear-probe accuracy on codes of corrupted "
-        "inputs against corruption level.",
+        "SSIM of the output against the clean image from corrupted inputs, mean over the "
+        "levels above 0.",
+    ),
+    Metric(
+        "ssim_degradation",
+        "SSIM degradation",
+        "relative",
+        None,
+        _DEGRADATION.format(name="SSIM", sign="negative is a loss"),
+    ),
+    Metric(
+        "probe_corrupted",
+        "Probe corrupted",
+        "",
+        True,
+        "Linear-probe accuracy on codes of corrupted inputs, mean over the levels above 0.",
+    ),
+    Metric(
+        "probe_degradation",
+        "Probe degradation",
+        "relative",
+        None,
+        _DEGRADATION.format(name="probe accuracy", sign="negative is a loss"),
     ),
 )
 
@@ -200,10 +315,15 @@ SAMPLER_MEANING = {
     "prior": "decoded draws from the N(0, I) prior",
     "gmm": "decoded draws from a Gaussian mixture fitted on the train codes "
     "(`evaluate.gmm_components` components; Ghosh et al. 2020)",
-    "chain": "states of the DAE Markov chain (corrupt, reconstruct; Bengio et al. 2013)",
+    "chain": "the DAE Markov chain of Bengio et al. 2013: corrupt the state, then draw the next "
+    "state from P(X|X̃) (the DVAE first draws its code z ~ q(z|X̃)); what is scored and shown is "
+    "the mean of P(X|X̃) at the kept steps",
 }
-LIKELIHOOD = ("nll_iw", "neg_elbo", "nll_importance_samples")
-COST = ("parameters", "train_seconds", "eval_seconds")
+LIKELIHOOD_BERNOULLI = ("nll_iw", "neg_elbo")
+LIKELIHOOD_GAUSSIAN = ("gaussian_nll_iw", "gaussian_neg_elbo")
+CONVERGENCE = ("best_epoch", "stop_epoch", "val_gain_10", "val_gain_10_rel")
+COST = ("parameters", "stop_epoch")
+REFERENCE_PREFIX = "reference_"
 
 
 def describe(key: str) -> Metric:
@@ -213,13 +333,15 @@ def describe(key: str) -> Metric:
     for prefix, stats, names in (
         ("sample_", SAMPLE_STATS, tuple(SAMPLER_MEANING)),
         ("robust_", ROBUST_STATS, NOISE_KINDS),
-        ("", SAMPLE_STATS, ("floor",)),  # the evaluator's train-vs-test reference
     ):
         for name in names:
             for stat, metric in stats.items():
                 if key == f"{prefix}{name}_{stat}":
                     label = metric.label if stats is SAMPLE_STATS else f"{name} {metric.label}"
                     return replace(metric, key=key, label=label)
+    stat = key.removeprefix(REFERENCE_PREFIX)  # the evaluator's validation-vs-test reference
+    if key.startswith(REFERENCE_PREFIX) and stat in SAMPLE_STATS:
+        return replace(SAMPLE_STATS[stat], key=key, label=f"reference {SAMPLE_STATS[stat].label}")
     return Metric(key, key, "", None, "")
 
 

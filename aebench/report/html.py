@@ -17,6 +17,7 @@ from pathlib import Path
 from aebench.io import write_text
 from aebench.report.document import (
     TABLE_LEGEND,
+    UNRESOLVED_MARK,
     Block,
     BulletList,
     Cell,
@@ -38,7 +39,7 @@ STYLE = """
 :root {
   color-scheme: light;
   --text: #1f2328; --muted: #59636e; --rule: #d1d9e0; --soft: #f6f8fa;
-  --accent: #0969da; --best: #dafbe1; --tie: #f0f9f1; --warn-bg: #fff8c5; --warn: #9a6700;
+  --accent: #0969da; --best: #dafbe1; --unresolved: #f0f9f1; --warn-bg: #fff8c5; --warn: #9a6700;
 }
 * { box-sizing: border-box; }
 html { font-size: 16px; -webkit-text-size-adjust: 100%; }
@@ -94,10 +95,11 @@ th.num, td.num { text-align: right; padding-right: 1.1rem; }
 /* The variant column stays in view while a wide table scrolls sideways. */
 th:first-child, td:first-child { position: sticky; left: 0; z-index: 1; }
 td.best { background: var(--best); }
-td.tie { background: var(--tie); }
-/* Outside the number's box, so tied and untied values stay aligned on the decimal side. */
+td.unresolved { background: var(--unresolved); }
+/* Outside the number's box, so marked and unmarked values stay aligned on the decimal side. */
 .dagger { position: absolute; right: 0.3rem; color: var(--muted); }
 p.legend { font-size: 0.8rem; color: var(--muted); margin-top: -0.6rem; }
+ul.notes { font-size: 0.8rem; color: var(--muted); margin-top: -0.6rem; padding-left: 1.2rem; }
 figure { text-align: center; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; }
 figcaption { font-size: 0.9rem; color: var(--muted); margin-top: 0.4rem; }
@@ -191,9 +193,12 @@ def _cell(cell: Cell, numeric: bool) -> str:
     body = inline(cell.text).replace(" ± ", " ±\u00a0")
     if cell.best:
         body = f"<strong>{body}</strong>"
-    elif cell.tie:
-        classes.append("tie")
-        body += '<span class="dagger" title="tied with the best">†</span>'
+    elif cell.unresolved:
+        classes.append("unresolved")
+        body += (
+            f'<span class="dagger" title="difference from the best not resolved">'
+            f"{UNRESOLVED_MARK}</span>"
+        )
     class_attr = f' class="{" ".join(classes)}"' if classes else ""
     return f"<td{class_attr}>{body}</td>"
 
@@ -211,11 +216,14 @@ def render_table(table: Table) -> str:
         for row in table.rows
     )
     caption = f"<caption>{inline(table.caption)}</caption>" if table.caption else ""
-    marked = any(cell.best or cell.tie for row in table.rows for cell in row)
-    legend = f'<p class="legend">{html.escape(LEGEND)}</p>' if marked else ""
+    legend = f'<p class="legend">{html.escape(LEGEND)}</p>' if table.marked else ""
+    notes = ""
+    if table.notes:
+        notes = '<ul class="notes">' + "".join(f"<li>{inline(n)}</li>" for n in table.notes)
+        notes += "</ul>"
     return (
         f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>{legend}"
+        f"<tbody>{body}</tbody></table></div>{legend}{notes}"
     )
 
 

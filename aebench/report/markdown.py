@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aebench.report.document import (
     TABLE_LEGEND,
-    TIE_MARK,
+    UNRESOLVED_MARK,
     BulletList,
     Cell,
     Document,
@@ -18,16 +18,18 @@ from aebench.report.document import (
 def _cell(cell: Cell) -> str:
     if cell.best:
         return f"**{cell.text}**"
-    if cell.tie:
-        return f"{cell.text} {TIE_MARK}"
+    if cell.unresolved:
+        return f"{cell.text} {UNRESOLVED_MARK}"
     return cell.text
 
 
 def _table(table: Table) -> list[str]:
     lines = ["| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
-    if any(c.best or c.tie for row in table.rows for c in row):
-        lines += ["", f"<sub>{TABLE_LEGEND} (Welch's t-test).</sub>"]
+    if table.marked:
+        lines += ["", f"<sub>{TABLE_LEGEND}.</sub>"]
+    if table.notes:
+        lines += ["", *(f"- {note}" for note in table.notes)]
     if table.caption:
         lines += ["", f"*{table.caption}*"]
     return lines

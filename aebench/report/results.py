@@ -1,19 +1,35 @@
-"""Gather per-run evaluation files into one table, and aggregate it over seeds."""
+"""Gather per-run evaluation files into one table, and aggregate it over seeds.
+
+Each run directory holds ``metrics.json`` (one number per metric) and ``per_image.npz`` (the
+per-image values behind the metrics that have them, in test-split order). Both are read once per
+run here; the report's intervals need the per-image values to cover the finite test set.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from aebench.config import RunConfig
 
 RUN_COLUMNS = ("dataset", "variant", "seed", "device")  # not metrics
+PER_IMAGE_FILE = "per_image.npz"
+# The mean of a per-image array must equal its metric (contract); float32 round-off allowed.
+MEAN_RTOL, MEAN_ATOL = 1e-5, 1e-8
+
+PerImage = dict[tuple[str, str, int], dict[str, np.ndarray]]  # (dataset, variant, seed) -> arrays
 
 
 def run_path(metrics_dir: Path, dataset: str, variant: str, seed: int) -> Path:
     return Path(metrics_dir) / dataset / variant / str(seed) / "metrics.json"
+
+
+def _missing(path: Path, dataset: str, variant: str, seed: int) -> FileNotFoundError:
+    return FileNotFoundError(f"{path} not found: evaluate@{dataset}-{variant}-{seed} has not run")
 
 
 def load_runs(metrics_dir: Path, run: RunConfig) -> pd.DataFrame:
@@ -28,9 +44,7 @@ def load_runs(metrics_dir: Path, run: RunConfig) -> pd.DataFrame:
             for seed in run.seeds:
                 path = run_path(metrics_dir, dataset, variant, seed)
                 if not path.is_file():
-                    raise FileNotFoundError(
-                        f"{path} not found: evaluate@{dataset}-{variant}-{seed} has not run"
-                    )
+                    raise _missing(path, dataset, variant, seed)
                 result = json.loads(path.read_text())
                 device = result["environment"]["device_name"]
                 rows.append(
@@ -38,6 +52,44 @@ def load_runs(metrics_dir: Path, run: RunConfig) -> pd.DataFrame:
                     | result["metrics"]
                 )
     return pd.DataFrame(rows)
+
+
+def load_per_image(metrics_dir: Path, runs: pd.DataFrame) -> PerImage:
+    """Every run's per-image arrays, checked against its metrics.
+
+    Each array must be as long as every other of its dataset (the same test images for every
+    model) and its mean must equal the run's value of that metric; a mismatch means the two
+    files disagree, and an interval built on them would be wrong, so it stops the report.
+    """
+    out: PerImage = {}
+    lengths: dict[str, tuple[int, Path]] = {}
+    for row in runs.to_dict("records"):
+        dataset, variant, seed = row["dataset"], row["variant"], int(row["seed"])
+        metrics_path = run_path(metrics_dir, dataset, variant, seed)
+        path = metrics_path.with_name(PER_IMAGE_FILE)
+        if not path.is_file():
+            raise _missing(path, dataset, variant, seed)
+        with np.load(path) as stored:
+            arrays = {key: np.asarray(stored[key], dtype=np.float64) for key in stored.files}
+        for key, values in arrays.items():
+            if values.ndim != 1:
+                raise ValueError(f"{path}: {key} has shape {values.shape}, expected (N,)")
+            first = lengths.setdefault(dataset, (len(values), path))
+            if len(values) != first[0]:
+                raise ValueError(
+                    f"{path}: {key} holds {len(values)} images but {first[1]} holds {first[0]}: "
+                    "every model must be scored on the same test images"
+                )
+            metric = row.get(key)
+            if metric is None or math.isnan(metric):
+                raise ValueError(f"{path}: {key} has no matching metric in {metrics_path.name}")
+            if not math.isclose(float(values.mean()), metric, rel_tol=MEAN_RTOL, abs_tol=MEAN_ATOL):
+                raise ValueError(
+                    f"{path}: the mean of {key} is {values.mean():.8g} but {metrics_path.name} "
+                    f"says {metric:.8g}"
+                )
+        out[(dataset, variant, seed)] = arrays
+    return out
 
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
@@ -50,24 +102,37 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(["mean", "std", "count"])
 
 
-def flat_metrics(summary: pd.DataFrame, evaluators: dict[str, dict]) -> dict[str, float]:
-    """``{dataset}.{variant}.{metric}.mean|std`` keys, the shape ``dvc metrics diff`` lists best,
-    plus ``{dataset}.evaluator.*`` (its accuracy and the train-vs-test floor).
+def reference_metrics(evaluator: dict) -> dict[str, float]:
+    """The evaluator's reference row (validation split against test) as ``reference_<stat>``
+    numbers, its image count included; the split's name is text and stays out."""
+    return {
+        f"reference_{key}": float(value)
+        for key, value in evaluator["reference"].items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
-    Metrics a variant does not have (a sampler that does not apply) are left out, and so is the
-    std where a single seed gives none.
+
+def flat_metrics(summary: pd.DataFrame, evaluators: dict[str, dict]) -> dict[str, float]:
+    """``{dataset}.{variant}.{metric}.mean|std|count`` keys, the shape ``dvc metrics diff`` lists
+    best, plus ``{dataset}.evaluator.*`` (its accuracy and the reference row).
+
+    The count (seeds with a value) lets ``aebench compare`` build an interval from this file
+    alone. Metrics a variant does not have (a sampler that does not apply) are left out, and so
+    is the std where a single seed gives none.
     """
     flat: dict[str, float] = {}
     for (dataset, variant), row in summary.iterrows():
         for metric in row.index.get_level_values(0).unique():
-            if row[(metric, "count")] == 0:
+            count = int(row[(metric, "count")])
+            if count == 0:
                 continue
             prefix = f"{dataset}.{variant}.{metric}"
             flat[f"{prefix}.mean"] = float(row[(metric, "mean")])
-            if row[(metric, "count")] > 1:
+            if count > 1:
                 flat[f"{prefix}.std"] = float(row[(metric, "std")])
+            flat[f"{prefix}.count"] = float(count)
     for dataset, evaluator in evaluators.items():
         flat[f"{dataset}.evaluator.test_accuracy"] = float(evaluator["test_accuracy"])
-        for key, value in evaluator["floor"].items():
-            flat[f"{dataset}.evaluator.{key}"] = float(value)
+        for key, value in reference_metrics(evaluator).items():
+            flat[f"{dataset}.evaluator.{key}"] = value
     return flat

@@ -1,67 +1,107 @@
-"""Which variant is best on a metric, and which others cannot be told apart from it.
+"""Which variant is best on a metric, and which others are not resolved from it.
 
-A variant ties with the best when Welch's t-test on the per-seed values does not reject equal
-means at the 5% level (two-sided): with few seeds that is a deliberately cautious verdict.
+The per-seed values (``metrics.json``) and per-image values (``per_image.npz``) of every run are
+turned into one :class:`~aebench.report.intervals.Sample` per variant; the best is chosen by the
+metric's direction, or, for a metric with a target (density), by the distance of its mean from
+the target. Every other variant's difference from the best gets the interval of
+:mod:`aebench.report.intervals`; a variant whose interval spans 0 is *not resolved* from the best.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-ALPHA = 0.05
-
-
-def welch_pvalue(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Two-sided p-value of Welch's t-test for equal means; None without two values a side."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2:
-        return None
-    if np.all(a == a[0]) and np.all(b == b[0]):
-        return 1.0 if a[0] == b[0] else 0.0
-    with warnings.catch_warnings():  # near-constant seeds: scipy warns, the verdict stands
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+from aebench.report.glossary import Metric
+from aebench.report.intervals import Difference, Sample, difference
+from aebench.report.results import PerImage
 
 
-def distinguishable(a: np.ndarray, b: np.ndarray, alpha: float = ALPHA) -> bool:
-    """True when the means of ``a`` and ``b`` differ at level ``alpha`` (Welch's t-test).
+@dataclass(frozen=True)
+class Evidence:
+    """Per-seed values (one row per run) and each run's per-image arrays."""
 
-    With fewer than two values on a side there is no spread to judge by: identical means are
-    indistinguishable, different ones are taken as different.
+    runs: pd.DataFrame
+    per_image: PerImage = field(default_factory=dict)
+
+    def samples(self, dataset: str, key: str) -> dict[str, Sample]:
+        """Per variant with a value (run-list order): its seeds' values of ``key`` and, where
+        every one of those seeds has them, the per-image values averaged over the seeds."""
+        frame = self.runs[self.runs.dataset == dataset]
+        out: dict[str, Sample] = {}
+        if key not in frame:
+            return out
+        for variant, group in frame.groupby("variant", sort=False):
+            kept = group[group[key].notna()]
+            if kept.empty:
+                continue
+            runs = [self.per_image.get((dataset, variant, int(s)), {}) for s in kept.seed]
+            arrays = [arrays.get(key) for arrays in runs]
+            images = None
+            if arrays and all(a is not None for a in arrays):
+                images = np.mean(np.stack(arrays), axis=0)
+            out[str(variant)] = Sample(kept[key].to_numpy(np.float64), images)
+        return out
+
+
+def toward_target(sample: Sample, target: float) -> Sample:
+    """The sample on the distance-from-target scale, for ranking (lower is better).
+
+    Each value is reflected through the target on the side where the variant's mean lies:
+    ``y = sign(mean − t)·(x − t)``. The mean becomes ``|mean − t|`` and the variances (over seeds
+    and over images) are kept, so differences of distances get honest intervals; a reflection
+    is linear, so the per-image pairing survives it.
     """
-    p = welch_pvalue(a, b)
-    if p is None:
-        return not math.isclose(np.mean(a), np.mean(b))
-    return p < alpha
+    sign = 1.0 if sample.mean >= target else -1.0
+    images = None if sample.images is None else sign * (sample.images - target)
+    return Sample(sign * (sample.seeds - target), images)
 
 
-def best_and_ties(
-    values: dict[str, np.ndarray], higher_is_better: bool | None
-) -> tuple[str | None, set[str]]:
-    """The variant with the best mean, and the variants not distinguishable from it."""
-    values = {k: v for k, v in values.items() if len(v) and not np.isnan(v).all()}
-    if higher_is_better is None or not values:
-        return None, set()
-    sign = 1 if higher_is_better else -1
-    best = max(values, key=lambda k: sign * np.nanmean(values[k]))
-    ties = {
-        k
-        for k, v in values.items()
-        if k != best and not distinguishable(values[best][~np.isnan(values[best])], v[~np.isnan(v)])
+def ranking_scale(samples: Mapping[str, Sample], metric: Metric) -> dict[str, Sample]:
+    """Every sample on a scale where lower is better: negated when higher is better, distance
+    from the target when there is one. Unranked metrics give ``{}``."""
+    if metric.target is not None:
+        return {v: toward_target(s, metric.target) for v, s in samples.items()}
+    if metric.higher_is_better is None:
+        return {}
+    sign = -1.0 if metric.higher_is_better else 1.0
+    return {
+        v: Sample(sign * s.seeds, None if s.images is None else sign * s.images)
+        for v, s in samples.items()
     }
-    return best, ties
 
 
-def seed_values(runs: pd.DataFrame, dataset: str, key: str) -> dict[str, np.ndarray]:
-    """Per variant (run-list order), the per-seed values of ``key`` (empty when absent)."""
-    frame = runs[runs.dataset == dataset]
-    out = {}
-    for variant, group in frame.groupby("variant", sort=False):
-        out[variant] = group[key].to_numpy(float) if key in group else np.array([])
-        out[variant] = out[variant][~np.isnan(out[variant])]
-    return out
+@dataclass(frozen=True)
+class Ranking:
+    """The best variant of a column and every other variant's difference from it.
+
+    ``differences[v]`` is ``v − best`` on the metric's own scale (on the distance-from-target
+    scale for a target metric), so it reads as written in a table note.
+    """
+
+    metric: Metric
+    best: str | None
+    differences: dict[str, Difference]
+
+    @property
+    def unresolved(self) -> set[str]:
+        """Variants whose difference from the best has no interval excluding 0."""
+        return {v for v, d in self.differences.items() if not d.excludes_zero}
+
+
+def rank(samples: Mapping[str, Sample], metric: Metric) -> Ranking:
+    """The best variant by the metric's direction or target, and each other's difference."""
+    scaled = ranking_scale(samples, metric)
+    if not scaled:
+        return Ranking(metric, None, {})
+    best = min(scaled, key=lambda v: scaled[v].mean)  # first in run-list order on exact ties
+    sign = -1.0 if metric.higher_is_better and metric.target is None else 1.0
+    differences = {}
+    for variant, sample in scaled.items():
+        if variant != best:
+            diff = difference(sample, scaled[best])
+            differences[variant] = diff.negated() if sign < 0 else diff
+    return Ranking(metric, best, differences)

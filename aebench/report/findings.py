@@ -1,0 +1,199 @@
+"""The findings: the answer before the tables, each a difference between two variants.
+
+Every finding names the best variant and the runner-up on one metric and states their difference
+in the metric's own unit with its 95% interval (:mod:`aebench.report.intervals`). Several findings
+are read together, so "resolved" is decided with Holm's adjustment over the findings listed: a
+finding is resolved only when its Holm-adjusted p < 0.05, which keeps the chance of any false
+claim among them at most 5%. The intervals themselves are not adjusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aebench.config import NOISE_KINDS, SAMPLERS
+from aebench.report.glossary import Metric, describe
+from aebench.report.intervals import (
+    ALPHA,
+    Difference,
+    Sample,
+    decimals_for,
+    difference,
+    estimate_decimals,
+    fixed,
+    holm,
+    interval_text,
+)
+from aebench.report.stats import Evidence
+from aebench.report.tables import format_value
+
+# Units worth writing after a difference ("3.1 nats/image lower"); the rest read as plain numbers.
+SPOKEN_UNITS = ("nats/image", "nats", "dB")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """``best`` beats ``runner_up`` on ``metric``; ``gain`` is oriented so that > 0 favours the
+    best (runner-up − best where lower is better, best − runner-up where higher is)."""
+
+    claim: str  # e.g. "has the lowest reconstruction MSE"
+    metric: Metric
+    best: str
+    runner_up: str
+    gain: Difference
+    context: str = ""  # a clause after the verdict, e.g. the reference row's value
+
+
+def _best_two(samples: dict[str, Sample], higher_is_better: bool) -> tuple[str, str] | None:
+    if len(samples) < 2:
+        return None
+    sign = -1.0 if higher_is_better else 1.0
+    ranked = sorted(samples, key=lambda v: sign * samples[v].mean)
+    return ranked[0], ranked[1]
+
+
+def compare_best(evidence: Evidence, dataset: str, key: str, claim: str) -> Finding | None:
+    """The best and runner-up on ``key`` and their difference; None with fewer than two variants
+    or for a metric without a direction."""
+    metric = describe(key)
+    if metric.higher_is_better is None:
+        return None
+    samples = evidence.samples(dataset, key)
+    pair = _best_two(samples, metric.higher_is_better)
+    if pair is None:
+        return None
+    best, runner_up = pair
+    if metric.higher_is_better:
+        gain = difference(samples[best], samples[runner_up])
+    else:
+        gain = difference(samples[runner_up], samples[best])
+    return Finding(claim, metric, best, runner_up, gain)
+
+
+def best_samples(evidence: Evidence, dataset: str, evaluator: dict) -> Finding | None:
+    """The (variant, sampler) with the lowest FD against the best pair of any other variant."""
+    candidates: dict[tuple[str, str], Sample] = {}
+    for sampler in SAMPLERS:
+        for variant, sample in evidence.samples(dataset, f"sample_{sampler}_fd").items():
+            candidates[(variant, sampler)] = sample
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda k: candidates[k].mean)
+    others = {k: s for k, s in candidates.items() if k[0] != best[0]}
+    if not others:
+        return None
+    runner_up = min(others, key=lambda k: others[k].mean)
+    reference = evaluator["reference"]
+    context = (
+        f"the {reference_label(reference)} scores {format_value(float(reference['fd']))}, "
+        "what real held-out images achieve"
+    )
+    return Finding(
+        f"with the `{best[1]}` sampler has the lowest Fréchet distance of any sampler",
+        describe(f"sample_{best[1]}_fd"),
+        best[0],
+        f"{runner_up[0]} (`{runner_up[1]}`)",
+        difference(candidates[runner_up], candidates[best]),
+        context,
+    )
+
+
+SPLIT_NAMES = {"val": "validation", "train": "train", "test": "test"}
+
+
+def reference_label(reference: dict) -> str:
+    """``validation split (reference, n=500)``: the row of real images each table compares to."""
+    split = SPLIT_NAMES.get(reference.get("split", "val"), reference.get("split"))
+    return f"{split} split (reference, n={int(reference['count'])})"
+
+
+def collect(evidence: Evidence, dataset: str, evaluator: dict) -> list[Finding]:
+    found = [compare_best(evidence, dataset, "recon_mse", "has the lowest reconstruction MSE")]
+    for kind in NOISE_KINDS:
+        found.append(
+            compare_best(
+                evidence,
+                dataset,
+                f"robust_{kind}_mse_corrupted",
+                f"is the most robust to *{kind}* corruption (lowest MSE from corrupted inputs, "
+                "mean over the levels above 0)",
+            )
+        )
+    found.append(best_samples(evidence, dataset, evaluator))
+    found.append(
+        compare_best(evidence, dataset, "nll_iw", "has the lowest NLL on the binarised test split")
+    )
+    found.append(
+        compare_best(
+            evidence,
+            dataset,
+            "gaussian_nll_iw",
+            "has the lowest Gaussian NLL (density on grey levels)",
+        )
+    )
+    found.append(
+        compare_best(evidence, dataset, "probe_accuracy", "has the highest linear-probe accuracy")
+    )
+    return [f for f in found if f is not None]
+
+
+def _amount(finding: Finding) -> tuple[str, int]:
+    gain = finding.gain
+    half = None if gain.low is None else (gain.high - gain.low) / 2
+    decimals = decimals_for(gain.estimate, spread=half)
+    unit = f" {finding.metric.unit}" if finding.metric.unit in SPOKEN_UNITS else ""
+    direction = "higher" if finding.metric.higher_is_better else "lower"
+    value = fixed(abs(gain.estimate), estimate_decimals(gain.estimate, decimals))
+    return f"{value}{unit} {direction}", decimals
+
+
+def verdict(finding: Finding, adjusted: float | None, family: int, decimals: int) -> str:
+    """The interval, what it covers where that is less than both noise sources, and whether the
+    finding is resolved under Holm's rule."""
+    gain = finding.gain
+    if not gain.resolvable:
+        return f"not resolved with {gain.seeds_text}: one seed cannot measure training noise"
+    ci = interval_text(gain, decimals)
+    if not gain.covers_images:
+        ci += f" over training seeds only ({finding.metric.label} has no per-image values)"
+    if not gain.excludes_zero:
+        return f"{ci}: not resolved with {gain.seeds_text}"
+    if adjusted is not None and adjusted < ALPHA:
+        return f"{ci}; resolved (Holm-adjusted p = {adjusted:.2g})"
+    return (
+        f"{ci}; not resolved after Holm's adjustment over {family} comparisons "
+        f"(adjusted p = {adjusted:.2g})"
+    )
+
+
+def sentence(finding: Finding, adjusted: float | None, family: int) -> str:
+    amount, decimals = _amount(finding)  # the gain is >= 0: the best is chosen by its mean
+    text = (
+        f"**{finding.best}** {finding.claim}: {amount} than {finding.runner_up}, "
+        f"{verdict(finding, adjusted, family, decimals)}"
+    )
+    if finding.context:
+        text += f"; {finding.context}"
+    return text + "."
+
+
+def findings_text(evidence: Evidence, dataset: str, evaluator: dict) -> tuple[list[str], str]:
+    """The finding sentences and the one sentence stating the multiple-comparison rule."""
+    found = collect(evidence, dataset, evaluator)
+    tested = [i for i, f in enumerate(found) if f.gain.p is not None]
+    adjusted_list = holm([found[i].gain.p for i in tested])
+    adjusted: dict[int, float] = dict(zip(tested, adjusted_list, strict=True))
+    items = [sentence(f, adjusted.get(i), len(tested)) for i, f in enumerate(found)]
+    if not tested:
+        return items, (
+            "No finding can be resolved: with one seed on a side there is no measure of training "
+            "noise to build an interval from."
+        )
+    rule = (
+        f"A finding is resolved only when its Holm-adjusted p < {ALPHA:g} over the {len(tested)} "
+        "comparisons above that have an interval (Holm 1979: at most a 5% chance of any false "
+        "claim among them); each p comes from the same Welch t statistic and degrees of freedom "
+        "as its 95% CI, which covers training seeds and, where the metric has per-image values, "
+        "the finite test set, and is itself not adjusted."
+    )
+    return items, rule
