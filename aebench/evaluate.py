@@ -21,7 +21,8 @@ import torch
 from sklearn.pipeline import Pipeline
 
 from aebench.config import EvaluateConfig
-from aebench.evaluator import EvaluatorNet, features_and_predictions
+from aebench.evaluator import EvaluatorNet
+from aebench.grids import denoise_grid_level, denoise_grid_name, grid_columns
 from aebench.metrics.image_quality import bce_nats_per_image, mse_per_pixel, psnr_db, ssim
 from aebench.metrics.likelihood import importance_sampled_nll, negative_elbo
 from aebench.metrics.representation import fit_linear_probe
@@ -31,26 +32,10 @@ from aebench.metrics.robustness import (
     robustness_scores,
     robustness_summary,
 )
-from aebench.metrics.sample_quality import (
-    FeatureStats,
-    class_coverage,
-    class_histogram_kl,
-    copy_rate,
-    feature_stats,
-    frechet_distance_from_stats,
-    precision_recall_density_coverage,
-)
 from aebench.models import Autoencoder, VariationalAutoencoder
 from aebench.noise import binarize
 from aebench.samplers import applicable_samplers, draw_samples
-
-
-@dataclass(frozen=True)
-class Split:
-    """A split as float images in [0, 1] on the evaluation device, and int64 labels (numpy)."""
-
-    images: torch.Tensor
-    labels: np.ndarray
+from aebench.scoring import SampleScorer, Split
 
 
 @dataclass
@@ -102,45 +87,6 @@ def probe_correct(probe: Pipeline, codes: np.ndarray, labels: np.ndarray) -> np.
     """1.0 where the linear probe predicts an image's class from its code, else 0.0; its mean
     is the probe accuracy."""
     return (probe.predict(codes) == labels).astype(np.float64)
-
-
-class SampleScorer:
-    """Scores image sets against the test split in the evaluator's feature space; the train
-    split's features serve the memorisation check (``copy_rate``)."""
-
-    def __init__(
-        self,
-        evaluator: EvaluatorNet,
-        test: Split,
-        n_classes: int,
-        batch_size: int,
-        train_images: torch.Tensor,
-    ):
-        self.evaluator, self.n_classes, self.batch_size = evaluator, n_classes, batch_size
-        self.test_features, self.test_predictions = self.featurize(test.images)
-        self.test_stats: FeatureStats = feature_stats(self.test_features)
-        self.train_features, _ = self.featurize(train_images)
-
-    def featurize(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        return features_and_predictions(self.evaluator, images, self.batch_size)
-
-    def scores(self, images: torch.Tensor) -> dict[str, float]:
-        """fd, precision, recall, density, coverage, class_coverage, class_kl and copy_rate of
-        ``images`` against the test split (copy_rate: against the train split, with the test
-        split's nearest-train distances as the yardstick)."""
-        features, predictions = self.featurize(images)
-        prdc = precision_recall_density_coverage(self.test_features, features, k_pr=3, k_dc=5)
-        return {
-            "fd": frechet_distance_from_stats(feature_stats(features), self.test_stats),
-            **prdc,
-            "class_coverage": class_coverage(predictions, self.n_classes),
-            "class_kl": class_histogram_kl(predictions, self.test_predictions, self.n_classes),
-            "copy_rate": copy_rate(self.train_features, self.test_features, features),
-        }
-
-    def score(self, images: torch.Tensor, prefix: str) -> dict[str, float]:
-        """:meth:`scores` with keys ``<prefix>_<stat>``."""
-        return {f"{prefix}_{name}": value for name, value in self.scores(images).items()}
 
 
 def likelihood_metrics(
@@ -254,18 +200,3 @@ def evaluate_run(
             [shown, noisy, batched(model.reconstruct, noisy, size)]
         )
     return result
-
-
-def denoise_grid_level(levels: tuple[float, ...]) -> float:
-    """The grid level the saved denoising example shows: the middle of the kind's grid."""
-    return levels[len(levels) // 2]
-
-
-def denoise_grid_name(kind: str, level: float) -> str:
-    """File stem of the saved denoising example (clean | corrupted | output rows)."""
-    return f"denoise_{kind}_{level:g}"
-
-
-def grid_columns(grid_images: int) -> int:
-    """Images per row of a square-ish grid holding ``grid_images`` images."""
-    return max(1, int(np.ceil(np.sqrt(grid_images))))

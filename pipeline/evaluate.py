@@ -20,11 +20,13 @@ from torchvision.utils import save_image
 
 from aebench.config import load_params
 from aebench.data import load_split, read_manifest, to_float
-from aebench.evaluate import Evaluation, Split, evaluate_run, grid_columns
+from aebench.evaluate import Evaluation, evaluate_run
 from aebench.evaluator import load_evaluator
+from aebench.grids import grid_columns
 from aebench.io import atomic_dir, write_json
 from aebench.models import load_checkpoint
 from aebench.runtime import device_name, make_deterministic, pick_device
+from aebench.scoring import Split
 from aebench.stage import run_stage
 
 TRAINING_KEYS = (
@@ -73,7 +75,7 @@ def reference_count(data_dir: Path) -> int:
 def write_outputs(out: Path, payload: dict[str, Any], result: Evaluation, test: Split) -> None:
     """Everything of metrics/<run>/ into the (temporary) directory ``out``."""
     write_json(out / "metrics.json", payload)
-    np.savez_compressed(
+    np.savez_compressed(  # deterministic bytes: zip members get a fixed 1980 timestamp
         out / "per_image.npz",
         **{key: np.asarray(values, dtype=np.float64) for key, values in result.per_image.items()},
     )

@@ -21,10 +21,10 @@ import torch
 
 from aebench.config import load_params
 from aebench.data import load_split, read_manifest, to_float
-from aebench.evaluate import SampleScorer, Split
 from aebench.evaluator import accuracy, save_evaluator, train_evaluator
 from aebench.io import atomic_dir, write_json
 from aebench.runtime import device_name, make_deterministic, pick_device
+from aebench.scoring import SampleScorer, Split
 from aebench.stage import run_stage
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from aebench.config import SAMPLERS, Params
-from aebench.evaluate import denoise_grid_level, denoise_grid_name
+from aebench.grids import denoise_grid_level, denoise_grid_name
 from aebench.report import figures
 from aebench.report.content import ReportInputs
 from aebench.report.document import Figure

@@ -1,0 +1,60 @@
+"""Every DVC stage depends on exactly the aebench code it runs: a missing dependency lets a code
+change go unnoticed (stale results), an extra one reruns a stage for nothing (and cascades)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("fetch", "evaluator", "train", "evaluate", "report")
+# Imports a stage script as a module (its main() does not run) and lists the aebench files loaded.
+PROBE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("stage", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print(json.dumps(sorted(m.__file__ for n, m in list(sys.modules.items())
+                        if n.split(".")[0] == "aebench" and getattr(m, "__file__", None))))
+"""
+
+
+def _loaded_code(stage: str) -> set[str]:
+    script = REPO / "pipeline" / f"{stage}.py"
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {str(Path(path).resolve().relative_to(REPO)) for path in json.loads(out)}
+
+
+def _deps(stage: str) -> list[str]:
+    """The stage's deps as written (foreach stages keep theirs under ``do``)."""
+    definition = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
+    return definition.get("do", definition)["deps"]
+
+
+def _declared_code(stage: str) -> set[str]:
+    deps = _deps(stage)
+    declared = set()
+    for dep in deps:
+        path = REPO / dep
+        if dep.startswith("aebench"):
+            files = path.rglob("*.py") if path.is_dir() else [path]
+            declared |= {str(f.relative_to(REPO)) for f in files if "__pycache__" not in f.parts}
+    return declared
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_depends_on_exactly_the_code_it_loads(stage):
+    loaded, declared = _loaded_code(stage), _declared_code(stage)
+    assert loaded - declared == set(), f"{stage}: runs code it does not depend on"
+    assert declared - loaded == set(), f"{stage}: depends on code it never runs"
+    assert f"pipeline/{stage}.py" in _deps(stage)
