@@ -177,6 +177,33 @@ def _seconds(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
+def bench_evaluation(
+    spec: VariantSpec,
+    splits: Any,
+    cfg: TrainConfig,
+    evaluate_cfg: Any,
+    device: torch.device,
+    epochs: int,
+) -> dict[str, float]:
+    """Seconds per metric family of one full evaluation (the evaluate stage's work), for a model
+    trained ``epochs`` epochs; the evaluator CNN is untrained, which costs the same time."""
+    from aebench.data import to_float
+    from aebench.evaluate import evaluate_run
+    from aebench.evaluator import EvaluatorNet
+    from aebench.scoring import Split
+
+    train = Split(to_float(splits.images["train"], device), splits.labels["train"])
+    test = Split(to_float(splits.images["test"], device), splits.labels["test"])
+    val = to_float(splits.images["val"], device)
+    fixed = dataclasses.replace(cfg, max_epochs=epochs, patience=epochs + 1)
+    model, _ = train_model(spec, train.images, val, fixed, seed=0, progress=False)
+    n_classes = int(splits.labels["train"].max()) + 1
+    evaluator = EvaluatorNet(train.images.shape[1], n_classes).to(device).eval()
+    started = time.perf_counter()
+    result = evaluate_run(model, train, test, evaluator, n_classes, evaluate_cfg, len(val))
+    return {**result.seconds, "total": time.perf_counter() - started}
+
+
 def bf16_supported(device: torch.device) -> bool:
     """bf16 autocast pays off on GPUs and on CPUs with native bf16 (AVX512-BF16 or AMX)."""
     if device.type == "cuda":
@@ -198,6 +225,12 @@ def run_bench(
     val = to_float(splits.images["val"], device)
     peak = matmul_peak_gflops(device)
     with_bf16 = bf16_supported(device)
+    evaluation = {
+        name: bench_evaluation(
+            params.variant(name), splits, params.train, params.evaluate, device, epochs
+        )
+        for name in variants
+    }
     rows = [
         dataclasses.asdict(
             bench_training(
@@ -225,6 +258,7 @@ def run_bench(
         "matmul_peak_gflops": peak,
         "bf16_supported": with_bf16,
         "training": rows,
+        "evaluation_seconds": evaluation,
     }
 
 
@@ -245,4 +279,16 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"{row['textbook_samples_per_s']:,.0f} | {row['ratio']:.2f}× | "
             f"{row['share_of_peak']:.0%} | {bf16} |"
         )
+    evaluation = result["evaluation_seconds"]
+    phases = sorted({phase for seconds in evaluation.values() for phase in seconds})
+    lines += [
+        "",
+        "Evaluation seconds per metric family (one evaluate stage's work):",
+        "",
+        "| variant | " + " | ".join(phases) + " |",
+        "|---|" + "---|" * len(phases),
+    ]
+    for name, seconds in evaluation.items():
+        cells = [f"{seconds[p]:.1f}" if p in seconds else "–" for p in phases]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

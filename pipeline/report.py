@@ -36,6 +36,7 @@ def main() -> None:
             metrics=Path(args.metrics_dir),
             evaluators=Path(args.evaluators_dir),
             history=Path(args.history_dir),
+            diagnostics=Path("diagnostics"),
             figures=figures_dir,
             report=staging,
         )

@@ -22,6 +22,8 @@ def _env(root: Path) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["DVC_NO_ANALYTICS"] = "1"
     env["DVC_SITE_CACHE_DIR"] = str(root / ".dvc" / "site_cache")
+    # the copy's own aebench, not the editable install's (which points at the repository)
+    env["PYTHONPATH"] = str(root)
     return env
 
 

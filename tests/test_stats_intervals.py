@@ -180,3 +180,14 @@ def test_unranked_metrics_have_no_best():
     samples = {"a": Sample(np.array([0.1, 0.2])), "b": Sample(np.array([0.3, 0.4]))}
     for key in ("sample_gmm_copy_rate", "robust_masking_mse_degradation", "parameters"):
         assert rank(samples, describe(key)).best is None
+
+
+def test_a_column_where_every_run_ties_is_not_ranked():
+    from aebench.report.glossary import describe
+    from aebench.report.stats import rank
+
+    everywhere_one = {v: Sample(np.ones(3)) for v in ("a", "b", "c")}
+    ranking = rank(everywhere_one, describe("sample_gmm_class_coverage"))
+    assert ranking.best is None and ranking.unresolved == set()
+    one_differs = dict(everywhere_one, c=Sample(np.array([1.0, 0.9, 1.0])))
+    assert rank(one_differs, describe("sample_gmm_class_coverage")).best == "a"

@@ -42,13 +42,21 @@ def git_state() -> str:
 
 
 def pipeline_lock_hash(lock_path: Path = Path("dvc.lock"), skip: str = "report") -> str:
-    """sha256 of dvc.lock's entries for every stage but ``skip``: a fingerprint of the exact
-    code, params and data hashes the reported numbers came from."""
+    """sha256 of the output hashes dvc.lock records for every stage but ``skip``: a fingerprint
+    of the exact data, models and metrics the reported numbers came from. Code and params hashes
+    are left out, like the wall-clock ``timings/`` files: an edit that leaves every result
+    identical reruns no report, so it must not change the fingerprint either."""
     if not lock_path.is_file():
         return "none (no dvc.lock)"
     lock = yaml.safe_load(lock_path.read_text()) or {}
-    stages = {k: v for k, v in (lock.get("stages") or {}).items() if k != skip}
-    canonical = json.dumps(stages, sort_keys=True).encode()
+    outs = {
+        out["path"]: out.get("md5")
+        for name, stage in (lock.get("stages") or {}).items()
+        if name != skip
+        for out in stage.get("outs", [])
+        if not out["path"].startswith("timings/")
+    }
+    canonical = json.dumps(outs, sort_keys=True).encode()
     return hashlib.sha256(canonical).hexdigest()[:16]
 
 
@@ -117,7 +125,8 @@ def environment_lines(params: Params, devices: list[str]) -> list[str]:
     changed = params_differing_from_defaults(params)
     return [
         f"code: git {git_state()}",
-        f"pipeline fingerprint (dvc.lock without the report stage): `{pipeline_lock_hash()}`",
+        f"results fingerprint (dvc.lock output hashes of every stage before the report): "
+        f"`{pipeline_lock_hash()}`",
         f"torch {info['torch']} (CUDA build {info['cuda_build']}), Python {info['python']}",
         f"CPU: {info['cpu_model']} (torch CPU capability {info['cpu_capability']}); torch "
         f"threads in training: {info['torch_threads']} (`train.threads`); GPU: {info['gpu']}",

@@ -295,6 +295,56 @@ def robustness_figure(
         return save_png(draw_robustness(curves, metric, palette), path)
 
 
+# --- the DAE chain's trajectory -------------------------------------------------------------------
+
+TRACE_PANELS = (
+    ("class_coverage", "class coverage (share of 10 classes)"),
+    ("fd", "Fréchet distance to the test split"),
+    ("mean_intensity", "mean pixel intensity"),
+)
+
+
+@_closes_on_error
+def draw_chain_trace(trace: pd.DataFrame, burn_in: int, palette: Palette | None = None) -> Figure:
+    """Class coverage, FD and ink of the chain's means of P(X | X~) against the step, a line per
+    variant, the sampler's burn-in as a dotted line and the test split's ink as a dashed one."""
+    _require_columns(trace, ("variant", "step", *(m for m, _ in TRACE_PANELS)), "trace")
+    order, palette = _variant_order(trace["variant"], palette)
+    fig, axes = plt.subplots(
+        1, len(TRACE_PANELS), figsize=(WIDTH_IN, 3.6), squeeze=False, layout="constrained"
+    )
+    for ax, (metric, label) in zip(axes[0], TRACE_PANELS, strict=True):
+        sns.lineplot(
+            data=trace,
+            x="step",
+            y=metric,
+            hue="variant",
+            hue_order=order,
+            palette=palette,
+            marker="o",
+            markersize=3,
+            legend=False,
+            ax=ax,
+        )
+        ax.axvline(burn_in, color="0.4", linestyle=":", linewidth=1)
+        if metric == "mean_intensity" and "test_mean_intensity" in trace:
+            ax.axhline(trace["test_mean_intensity"].iloc[0], color="0.4", linestyle="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("chain step (log scale)")
+        ax.set_ylabel(label)
+    fig.suptitle("DAE Markov chain (Bengio et al. 2013) step by step, first seed")
+    _bottom_legend(fig, _variant_handles(order, palette, markers=False))
+    return fig
+
+
+def chain_trace_figure(
+    trace: pd.DataFrame, path: Path, burn_in: int, palette: Palette | None = None
+) -> Path:
+    """:func:`draw_chain_trace` saved as a PNG at ``path``."""
+    with _style():
+        return save_png(draw_chain_trace(trace, burn_in, palette), path)
+
+
 # --- training curves -----------------------------------------------------------------------------
 
 

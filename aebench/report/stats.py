@@ -95,8 +95,8 @@ class Ranking:
 def rank(samples: Mapping[str, Sample], metric: Metric) -> Ranking:
     """The best variant by the metric's direction or target, and each other's difference."""
     scaled = ranking_scale(samples, metric)
-    if not scaled:
-        return Ranking(metric, None, {})
+    if not scaled or _all_identical(scaled):
+        return Ranking(metric, None, {})  # nothing to rank: no bold, no marks, no notes
     best = min(scaled, key=lambda v: scaled[v].mean)  # first in run-list order on exact ties
     sign = -1.0 if metric.higher_is_better and metric.target is None else 1.0
     differences = {}
@@ -105,3 +105,9 @@ def rank(samples: Mapping[str, Sample], metric: Metric) -> Ranking:
             diff = difference(sample, scaled[best])
             differences[variant] = diff.negated() if sign < 0 else diff
     return Ranking(metric, best, differences)
+
+
+def _all_identical(samples: Mapping[str, Sample]) -> bool:
+    """Every seed of every variant has the same value (e.g. all cover every class)."""
+    values = np.concatenate([sample.seeds for sample in samples.values()])
+    return bool(len(values)) and bool(np.all(values == values[0]))
