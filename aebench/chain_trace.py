@@ -15,7 +15,8 @@ from aebench.models import Autoencoder
 from aebench.samplers import chain_step
 from aebench.scoring import SampleScorer
 
-TRACE_STEPS = (1, 2, 5, 10, 20, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250, 300)
+# 55: the first step the default sampler keeps (burn-in 50 + thin 5)
+TRACE_STEPS = (1, 2, 5, 10, 20, 30, 40, 50, 55, 60, 80, 100, 125, 150, 200, 250, 300)
 
 
 @torch.no_grad()

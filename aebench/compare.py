@@ -263,6 +263,13 @@ def direction_of(metric: Metric, old: float, new: float) -> bool | None:
     return (new > old) == metric.higher_is_better
 
 
+def crosses(old: float, new: float, target: float) -> bool:
+    """Whether ``old`` and ``new`` lie on different sides of ``target`` (or one sits on it).
+    On one side, |new − t| − |old − t| is ±(new − old), so the interval of the raw change tests
+    the distance too; across the target it does not."""
+    return (old - target) * (new - target) <= 0
+
+
 def classify_change(key: str, old: Stat | None, new: Stat | None) -> Change:
     """One of :data:`KINDS` for a metric, from both revisions' summaries."""
     if old is None:
@@ -273,7 +280,12 @@ def classify_change(key: str, old: Stat | None, new: Stat | None) -> Change:
         return Change(key, old, new, UNCHANGED)
     is_scalar = key.split(".")[1:2] == ["evaluator"]  # one evaluator per dataset, no seeds
     diff, reason = change_interval(old, new, is_scalar)
-    better = direction_of(describe(metric_name(key)), old.mean, new.mean)
+    metric = describe(metric_name(key))
+    if metric.target is not None and crosses(old.mean, new.mean, metric.target):
+        # on opposite sides of the target the distance change is not new − old: no verdict
+        reason = f"crossed the target {metric.target:g}: distance change not tested"
+        return Change(key, old, new, CHANGED, diff, reason)
+    better = direction_of(metric, old.mean, new.mean)
     if better is None or not math.isfinite(diff.estimate):
         return Change(key, old, new, CHANGED, diff, reason)
     if not diff.excludes_zero:

@@ -30,15 +30,16 @@ def test_caption_names_the_chains_that_lose_their_ink():
     trace = pd.DataFrame(
         [
             {"variant": "a", "step": s, "class_coverage": c, "mean_intensity": i, "fd": 1.0}
-            for s, c, i in ((1, 0.5, 0.1), (50, 0.1, 0.01), (300, 0.2, 0.02))
+            for s, c, i in ((1, 0.5, 0.1), (55, 0.1, 0.01), (300, 0.2, 0.02))
         ]
         + [
             {"variant": "b", "step": s, "class_coverage": 1.0, "mean_intensity": 0.12, "fd": 1.0}
-            for s in (1, 50, 300)
+            for s in (1, 55, 300)
         ]
-    ).assign(test_mean_intensity=0.13)
-    caption = chain_trace_caption(trace, burn_in=50)
-    assert "a: 1/10 classes and ink 0.010 at step 50" in caption
+    ).assign(test_mean_intensity=0.13, seed=0)
+    caption = chain_trace_caption(trace, kept_step=55)
+    assert "a: 1/10 classes and ink 0.010 at step 55 (the first step the sampler keeps)" in caption
+    assert "seed 0 only" in caption
     assert "most classes 5/10 at step 1" in caption
     assert "The chains of a lose their ink" in caption
-    assert "keeps its ink for b." in caption
+    assert "keeps its ink for b." in caption and "Why is not tested here" in caption

@@ -302,3 +302,20 @@ def test_cli_outside_a_repository(tmp_path, capsys, monkeypatch):
     status, _, err = _compare(capsys, "HEAD~1")
     assert status == 2
     assert "not a git repository" in err
+
+
+def _density(mean_old: float, mean_new: float) -> dict:
+    old = {"d.v.sample_gmm_density.mean": mean_old, "d.v.sample_gmm_density.std": 0.01}
+    new = {"d.v.sample_gmm_density.mean": mean_new, "d.v.sample_gmm_density.std": 0.01}
+    for stats_ in (old, new):
+        stats_["d.v.sample_gmm_density.count"] = 5
+    return {c.key: c for c in compare_metrics(old, new)}["d.v.sample_gmm_density"]
+
+
+def test_density_is_judged_by_its_distance_from_one():
+    # 0.95 -> 0.98: nearer 1 on the same side, resolved
+    assert _density(0.95, 0.98).kind == IMPROVEMENT
+    assert _density(1.05, 1.10).kind == REGRESSION
+    # 0.95 -> 1.04 crosses 1: the raw change is large, the distance barely moves; no verdict
+    crossed = _density(0.95, 1.04)
+    assert crossed.kind == CHANGED and "crossed the target" in crossed.reason

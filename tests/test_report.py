@@ -411,3 +411,22 @@ def test_format_value():
     assert format_value(0.1, 1.7e-17, 3) == "0.1 ± 0"
     assert describe("sample_chain_recall").header == "Recall ↑"
     assert describe("robust_masking_mse_corrupted").header == "masking MSE corrupted (per pixel) ↓"
+
+
+def test_likelihood_findings_stay_within_one_training_protocol():
+    """A model trained on binarised data against one trained on grey levels would measure the
+    protocol as much as the model: each NLL finding compares within one protocol."""
+    from aebench.report.findings import likelihood_findings
+    from aebench.report.intervals import Sample
+
+    class _Fake:
+        def samples(self, dataset, key):
+            seeds = {"binarised": 100.0, "grey_a": 105.0, "grey_b": 107.0}
+            return {v: Sample(np.array([m, m + 0.5, m - 0.5])) for v, m in seeds.items()}
+
+    binarize = {"binarised": "dynamic", "grey_a": "none", "grey_b": "none"}
+    found = [f for f in likelihood_findings(_Fake(), "d", binarize) if f is not None]
+    assert [(f.best, f.runner_up) for f in found] == [("grey_a", "grey_b")]
+    assert "among the models trained on grey levels" in found[0].claim
+    pooled = likelihood_findings(_Fake(), "d", None)[0]
+    assert (pooled.best, pooled.runner_up) == ("binarised", "grey_a")

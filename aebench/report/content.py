@@ -228,11 +228,14 @@ def convergence_blocks(evidence: Evidence, dataset: str) -> list:
     blocks: list = [
         Heading(3, "Convergence"),
         Paragraph(
-            "Training stops when the validation objective has not improved for `train.patience` "
-            "epochs (*patience*) or at the `train.max_epochs` cap (*cap*); the best epoch's "
-            "checkpoint is evaluated. The validation gain is the improvement in nats per image "
-            "over the 10 epochs before the best epoch (relative: over |best validation "
-            "objective|): near 0 for a converged run."
+            "Training stops when the validation objective has not fallen more than "
+            "`train.min_delta` below its value at the last such improvement for `train.patience` "
+            "epochs in a row (*patience*), or at the `train.max_epochs` cap (*cap*); the best "
+            "epoch's checkpoint is evaluated. The validation gain is the improvement in nats per "
+            "image over the 10 epochs before the best epoch (relative: over |best validation "
+            "objective|; fewer epochs when the best came earlier). It is measured from the "
+            "minimum of a noisy curve, so it is biased upward: read it as an upper bound on how "
+            "much the curve was still falling, not as a test of convergence."
         ),
         table,
     ]
@@ -267,7 +270,7 @@ def dataset_blocks(inputs: ReportInputs, dataset: str) -> list:
         return [figure for name, figure in figures if name == section]
 
     blocks: list = [Heading(2, dataset)]
-    items, rule = findings_text(evidence, dataset, evaluator)
+    items, rule = findings_text(evidence, dataset, evaluator, inputs.binarize)
     if items:
         blocks += [Heading(3, "Findings"), BulletList(tuple(items)), Paragraph(rule)]
     blocks += _section(

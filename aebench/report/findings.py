@@ -52,13 +52,17 @@ def _best_two(samples: dict[str, Sample], higher_is_better: bool) -> tuple[str, 
     return ranked[0], ranked[1]
 
 
-def compare_best(evidence: Evidence, dataset: str, key: str, claim: str) -> Finding | None:
-    """The best and runner-up on ``key`` and their difference; None with fewer than two variants
-    or for a metric without a direction."""
+def compare_best(
+    evidence: Evidence, dataset: str, key: str, claim: str, among: set[str] | None = None
+) -> Finding | None:
+    """The best and runner-up on ``key`` (among the variants ``among``, default all) and their
+    difference; None with fewer than two variants or for a metric without a direction."""
     metric = describe(key)
     if metric.higher_is_better is None:
         return None
     samples = evidence.samples(dataset, key)
+    if among is not None:
+        samples = {v: sample for v, sample in samples.items() if v in among}
     pair = _best_two(samples, metric.higher_is_better)
     if pair is None:
         return None
@@ -107,7 +111,38 @@ def reference_label(reference: dict) -> str:
     return f"{split} split (reference, n={int(reference['count'])})"
 
 
-def collect(evidence: Evidence, dataset: str, evaluator: dict) -> list[Finding]:
+PROTOCOL_GROUPS = {
+    "none": "among the models trained on grey levels",
+    "dynamic": "among the models trained on dynamically binarised data (Burda et al. 2015)",
+}
+
+
+def likelihood_findings(
+    evidence: Evidence, dataset: str, binarize: dict[str, str] | None
+) -> list[Finding | None]:
+    """The NLL finding within each training protocol: a model trained on binarised data against
+    one trained on grey levels would measure the protocol as much as the model."""
+    if not binarize:
+        claim = "has the lowest NLL on the binarised test split"
+        return [compare_best(evidence, dataset, "nll_iw", claim)]
+    found = []
+    for protocol, among_text in PROTOCOL_GROUPS.items():
+        group = {v for v, b in binarize.items() if b == protocol}
+        found.append(
+            compare_best(
+                evidence,
+                dataset,
+                "nll_iw",
+                f"has the lowest NLL on the binarised test split {among_text}",
+                among=group,
+            )
+        )
+    return found
+
+
+def collect(
+    evidence: Evidence, dataset: str, evaluator: dict, binarize: dict[str, str] | None = None
+) -> list[Finding]:
     found = [compare_best(evidence, dataset, "recon_mse", "has the lowest reconstruction MSE")]
     for kind in NOISE_KINDS:
         found.append(
@@ -120,9 +155,7 @@ def collect(evidence: Evidence, dataset: str, evaluator: dict) -> list[Finding]:
             )
         )
     found.append(best_samples(evidence, dataset, evaluator))
-    found.append(
-        compare_best(evidence, dataset, "nll_iw", "has the lowest NLL on the binarised test split")
-    )
+    found += likelihood_findings(evidence, dataset, binarize)
     found.append(
         compare_best(
             evidence,
@@ -177,9 +210,13 @@ def sentence(finding: Finding, adjusted: float | None, family: int) -> str:
     return text + "."
 
 
-def findings_text(evidence: Evidence, dataset: str, evaluator: dict) -> tuple[list[str], str]:
-    """The finding sentences and the one sentence stating the multiple-comparison rule."""
-    found = collect(evidence, dataset, evaluator)
+def findings_text(
+    evidence: Evidence, dataset: str, evaluator: dict, binarize: dict[str, str] | None = None
+) -> tuple[list[str], str]:
+    """The finding sentences and the one sentence stating the multiple-comparison rule.
+    ``binarize`` (variant -> its params ``binarize``) keeps likelihood findings within one
+    training protocol."""
+    found = collect(evidence, dataset, evaluator, binarize)
     tested = [i for i, f in enumerate(found) if f.gain.p is not None]
     adjusted_list = holm([found[i].gain.p for i in tested])
     adjusted: dict[int, float] = dict(zip(tested, adjusted_list, strict=True))
