@@ -238,7 +238,7 @@ def test_holm_can_withhold_a_claim_the_interval_alone_would_make(evidence):
     assert gain.excludes_zero and 0.01 < gain.p < 0.05
     finding = Finding("has the lowest MSE", describe("recon_mse"), "a", "b", gain)
     text = sentence(finding, adjusted=min(1.0, 3 * gain.p), family=3)
-    assert "not resolved after Holm's adjustment over 3 comparisons" in text
+    assert "not resolved after Holm's adjustment over 3 findings" in text
     assert "; resolved" not in text
 
 
@@ -430,3 +430,23 @@ def test_likelihood_findings_stay_within_one_training_protocol():
     assert "among the models trained on grey levels" in found[0].claim
     pooled = likelihood_findings(_Fake(), "d", None)[0]
     assert (pooled.best, pooled.runner_up) == ("binarised", "grey_a")
+
+
+def test_best_must_beat_every_variant_not_only_the_runner_up():
+    """A third variant with a worse mean but a wide spread can leave "best" unresolved even when
+    the runner-up is clearly beaten (intersection-union: the largest p decides)."""
+    from aebench.report.findings import compare_best
+    from aebench.report.intervals import Sample
+
+    class _Fake:
+        def samples(self, dataset, key):
+            return {
+                "best": Sample(np.array([1.00, 1.01, 0.99])),
+                "close": Sample(np.array([1.20, 1.21, 1.19])),  # clearly worse
+                "wild": Sample(np.array([0.5, 3.0, 1.9])),  # worse on average, very noisy
+            }
+
+    finding = compare_best(_Fake(), "d", "recon_mse", "has the lowest MSE")
+    assert (finding.best, finding.runner_up, finding.weakest) == ("best", "close", "wild")
+    assert finding.gain.excludes_zero and finding.gain.p < 0.01
+    assert finding.p > 0.05  # decided by the comparison with "wild"

@@ -42,6 +42,15 @@ class Finding:
     runner_up: str
     gain: Difference
     context: str = ""  # a clause after the verdict, e.g. the reference row's value
+    # "Best" is a claim against every other variant, not only the runner-up (an
+    # intersection-union test): the largest p over those comparisons, and whose it is.
+    p_all: float | None = None
+    weakest: str = ""
+
+    @property
+    def p(self) -> float | None:
+        """The p-value that decides the finding: the largest over every comparison."""
+        return self.p_all if self.p_all is not None else self.gain.p
 
 
 def _best_two(samples: dict[str, Sample], higher_is_better: bool) -> tuple[str, str] | None:
@@ -67,11 +76,23 @@ def compare_best(
     if pair is None:
         return None
     best, runner_up = pair
-    if metric.higher_is_better:
-        gain = difference(samples[best], samples[runner_up])
-    else:
-        gain = difference(samples[runner_up], samples[best])
-    return Finding(claim, metric, best, runner_up, gain)
+
+    def gain_over(other: str) -> Difference:
+        if metric.higher_is_better:
+            return difference(samples[best], samples[other])
+        return difference(samples[other], samples[best])
+
+    p_all, weakest = weakest_comparison({v: gain_over(v) for v in samples if v != best})
+    return Finding(claim, metric, best, runner_up, gain_over(runner_up), "", p_all, weakest)
+
+
+def weakest_comparison(gains: dict[str, Difference]) -> tuple[float | None, str]:
+    """The largest p among the best's comparisons with every other variant, and whose it is;
+    None where any comparison has no p (one seed)."""
+    if not gains or any(g.p is None for g in gains.values()):
+        return None, ""
+    weakest = max(gains, key=lambda v: gains[v].p)
+    return gains[weakest].p, weakest
 
 
 def best_samples(evidence: Evidence, dataset: str, evaluator: dict) -> Finding | None:
@@ -92,6 +113,9 @@ def best_samples(evidence: Evidence, dataset: str, evaluator: dict) -> Finding |
         f"the {reference_label(reference)} scores {format_value(float(reference['fd']))}, "
         "what real held-out images achieve"
     )
+    p_all, weakest = weakest_comparison(
+        {f"{k[0]} (`{k[1]}`)": difference(s, candidates[best]) for k, s in others.items()}
+    )
     return Finding(
         f"with the `{best[1]}` sampler has the lowest Fréchet distance of any sampler",
         describe(f"sample_{best[1]}_fd"),
@@ -99,6 +123,8 @@ def best_samples(evidence: Evidence, dataset: str, evaluator: dict) -> Finding |
         f"{runner_up[0]} (`{runner_up[1]}`)",
         difference(candidates[runner_up], candidates[best]),
         context,
+        p_all,
+        weakest,
     )
 
 
@@ -191,11 +217,14 @@ def verdict(finding: Finding, adjusted: float | None, family: int, decimals: int
         ci += f" over training seeds only ({finding.metric.label} has no per-image values)"
     if not gain.excludes_zero:
         return f"{ci}: not resolved with {gain.seeds_text}"
+    weakest = ""
+    if finding.weakest and finding.weakest != finding.runner_up:
+        weakest = f", decided by its least clear comparison, against {finding.weakest}"
     if adjusted is not None and adjusted < ALPHA:
-        return f"{ci}; resolved (Holm-adjusted p = {adjusted:.2g})"
+        return f"{ci}; resolved (Holm-adjusted p = {adjusted:.2g}{weakest})"
     return (
-        f"{ci}; not resolved after Holm's adjustment over {family} comparisons "
-        f"(adjusted p = {adjusted:.2g})"
+        f"{ci}; not resolved after Holm's adjustment over {family} findings "
+        f"(adjusted p = {adjusted:.2g}{weakest})"
     )
 
 
@@ -217,8 +246,8 @@ def findings_text(
     ``binarize`` (variant -> its params ``binarize``) keeps likelihood findings within one
     training protocol."""
     found = collect(evidence, dataset, evaluator, binarize)
-    tested = [i for i, f in enumerate(found) if f.gain.p is not None]
-    adjusted_list = holm([found[i].gain.p for i in tested])
+    tested = [i for i, f in enumerate(found) if f.p is not None]
+    adjusted_list = holm([found[i].p for i in tested])
     adjusted: dict[int, float] = dict(zip(tested, adjusted_list, strict=True))
     items = [sentence(f, adjusted.get(i), len(tested)) for i, f in enumerate(found)]
     if not tested:
@@ -229,8 +258,10 @@ def findings_text(
     rule = (
         f"A finding is resolved only when its Holm-adjusted p < {ALPHA:g} over the {len(tested)} "
         "comparisons above that have an interval (Holm 1979: at most a 5% chance of any false "
-        "claim among them); each p comes from the same Welch t statistic and degrees of freedom "
-        "as its 95% CI, which covers training seeds and, where the metric has per-image values, "
-        "the finite test set, and is itself not adjusted."
+        "claim among them); a finding claims the best against every other variant, so its p "
+        "is the largest over those comparisons (an intersection-union test), each from the "
+        "same Welch t statistic and degrees of freedom as the 95% CIs, which cover training "
+        "seeds and, where the metric has per-image values, the finite test set; the CI shown "
+        "is against the runner-up and is itself not adjusted."
     )
     return items, rule
