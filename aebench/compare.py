@@ -10,6 +10,7 @@ where committed, says whether the two revisions ran on the same CPU and GPU.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -61,8 +62,10 @@ RULE = (
     "Welch–Satterthwaite degrees of freedom, Student's t. It covers training noise only (the "
     "seed part): per-image values are not committed, so the report's test-set part is left "
     "out; when both revisions score the same test split, most of it is shared anyway. A change "
-    "is a regression or an improvement only when its CI excludes 0, otherwise it is *not "
-    "resolved with n seeds*; one seed, or no recorded count, gives no interval. Direction (↑ "
+    "is a regression or an improvement only when its CI excludes 0 and it survives "
+    "Benjamini–Hochberg (false discovery rate 0.05) over every change with an interval "
+    "(hundreds of metrics are compared at once), otherwise it is *not resolved*; one seed, or "
+    "no recorded count, gives no interval. Direction (↑ "
     "higher is better, ↓ lower is better) comes from the metric glossary; density (→ 1) is "
     "judged by its distance from 1; costs, counts and copy rate have none."
 )
@@ -299,8 +302,37 @@ def compare_metrics(old: dict[str, float], new: dict[str, float]) -> list[Change
     """Every metric of either revision, regressions first, then in the files' order."""
     old_stats, new_stats = split_stats(old), split_stats(new)
     keys = list(new_stats) + [k for k in old_stats if k not in new_stats]
-    changes = [classify_change(k, old_stats.get(k), new_stats.get(k)) for k in keys]
+    changes = control_false_discoveries(
+        [classify_change(k, old_stats.get(k), new_stats.get(k)) for k in keys]
+    )
     return sorted(changes, key=lambda c: KINDS.index(c.kind))
+
+
+def control_false_discoveries(changes: list[Change], alpha: float = 0.05) -> list[Change]:
+    """Benjamini–Hochberg over every change with an interval: hundreds of metrics are compared
+    at once, so about 5% of truly unchanged ones would otherwise show a CI that excludes 0. A
+    regression or improvement stays one only when its BH-adjusted q < ``alpha`` too (scipy's
+    ``false_discovery_control``); the others become *not resolved*, with their q."""
+    from scipy.stats import false_discovery_control
+
+    tested = [
+        i
+        for i, c in enumerate(changes)
+        if c.diff is not None and c.diff.p is not None and math.isfinite(c.diff.p)
+    ]
+    if not tested:
+        return changes
+    qvalues = false_discovery_control([changes[i].diff.p for i in tested], method="bh")
+    out = list(changes)
+    for i, q in zip(tested, qvalues, strict=True):
+        change = changes[i]
+        if change.kind in (IMPROVEMENT, REGRESSION) and q >= alpha:
+            reason = (
+                f"CI excludes 0, but not resolved after Benjamini–Hochberg over {len(tested)} "
+                f"changes (q = {q:.2g})"
+            )
+            out[i] = dataclasses.replace(change, kind=NOT_RESOLVED, reason=reason)
+    return out
 
 
 def count_kinds(changes: list[Change]) -> dict[str, int]:

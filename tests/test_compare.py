@@ -319,3 +319,21 @@ def test_density_is_judged_by_its_distance_from_one():
     # 0.95 -> 1.04 crosses 1: the raw change is large, the distance barely moves; no verdict
     crossed = _density(0.95, 1.04)
     assert crossed.kind == CHANGED and "crossed the target" in crossed.reason
+
+
+def test_many_changes_are_screened_for_false_discoveries():
+    """Among 40 metrics that barely moved (26 moved at all), one CI that just excludes 0
+    (p ≈ 0.045) is what chance gives: Benjamini–Hochberg keeps it from being called a
+    regression; a large change stays one."""
+    old, new = {}, {}
+    for i in range(40):
+        key = f"d.v{i}.recon_mse"
+        old |= {f"{key}.mean": 0.02, f"{key}.std": 0.001, f"{key}.count": 5}
+        new |= {f"{key}.mean": 0.02 + 1e-5 * (i % 3), f"{key}.std": 0.001, f"{key}.count": 5}
+    new["d.v1.recon_mse.mean"] = 0.0215  # p ≈ 0.04 alone: excluded 0 before screening
+    new["d.v2.recon_mse.mean"] = 0.03  # a real regression
+    changes = {c.key: c for c in compare_metrics(old, new)}
+    borderline = changes["d.v1.recon_mse"]
+    assert borderline.diff.excludes_zero and borderline.kind == NOT_RESOLVED
+    assert "not resolved after Benjamini–Hochberg over 26 changes" in borderline.reason
+    assert changes["d.v2.recon_mse"].kind == REGRESSION
