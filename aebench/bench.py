@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from aebench.config import DataConfig, Params, TrainConfig, VariantSpec
+from aebench.config import DataConfig, EvaluateConfig, Params, TrainConfig, VariantSpec
+from aebench.data import Splits
 from aebench.models import Autoencoder, build_model
 from aebench.runtime import device_name, make_deterministic, pick_device
 from aebench.train import train_model
@@ -179,9 +180,9 @@ def _seconds(fn: Callable[[], Any]) -> float:
 
 def bench_evaluation(
     spec: VariantSpec,
-    splits: Any,
+    splits: Splits,
     cfg: TrainConfig,
-    evaluate_cfg: Any,
+    evaluate_cfg: EvaluateConfig,
     device: torch.device,
     epochs: int,
 ) -> dict[str, float]:

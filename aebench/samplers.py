@@ -8,10 +8,12 @@
   uniform noise: each step corrupts the state with the variant's own noise C(X~ | X), then DRAWS
   the next state from the model's reconstruction distribution P(X | X~) (a Bernoulli draw for
   Bernoulli decoders, a clipped Gaussian draw for Gaussian ones; the DVAE first draws
-  z ~ q(z | X~)). Only these draws make it a sampler of the learnt distribution (Bengio et al.'s
-  theorem); a chain that feeds the decoder mean back alternates noise with a denoising map that
-  pulls every state toward a few attractors (on mnist5k a 40-epoch DAE's chains changed class
-  between steps 50 and 100 in 10% of cases with the mean fed back, 53% with draws). The images
+  z ~ q(z | X~)). Bengio et al.'s result that the chain samples the data distribution needs
+  these draws and a consistent estimator of P(X | X~); a Bernoulli decoder trained on grey
+  levels is not one, so here it is the paper's procedure, not its guarantee. A chain that feeds
+  the decoder mean back alternates noise with a denoising map that pulls every state toward a
+  few attractors (on mnist5k a 40-epoch DAE's chains changed class between steps 50 and 100 in
+  10% of cases with the mean fed back, 53% with draws). The images
   kept (after burn-in, every ``thin`` steps) are the MEANS of P(X | X~) at those steps, so they
   compare with the other samplers' decoder means; the binary or noisy states themselves are
   never scored or shown.
