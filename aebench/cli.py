@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,10 +14,12 @@ from aebench.stage import run_stage as _run_stage
 
 
 def run_stage(stage: Callable[[], None]) -> None:
-    """A command body with the stages' error handling, plus the comparison tool's errors."""
+    """A command body with the stages' error handling, plus the comparison tool's and the
+    dispatcher's errors."""
     from aebench.compare import CompareError  # its statistics load only for this command
+    from aebench.dispatch.plan import DispatchError
 
-    _run_stage(stage, (CompareError,))
+    _run_stage(stage, (CompareError, DispatchError))
 
 
 __all__ = ["USER_ERRORS", "main", "run_stage"]
@@ -29,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     validate.add_argument("--params", default="params.yaml")
     _add_compare(commands)
     _add_bench(commands)
+    _add_run(commands)
     args = parser.parse_args(argv)
     if args.command == "validate":
         run_stage(lambda: _validate(args.params))
@@ -36,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_stage(lambda: _compare(args.rev_a, args.rev_b, args.out, args.all))
     elif args.command == "bench":
         run_stage(lambda: _bench(args))
+    elif args.command == "run":
+        run_stage(lambda: _run(args))
 
 
 def _validate(path: str) -> None:
@@ -107,6 +113,40 @@ def _bench(args: argparse.Namespace) -> None:
     if args.out:
         write_text(Path(args.out), json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the out-of-date stages on Dask workers, then `dvc repro` the rest",
+        description="Reproduce the pipeline with its train and evaluate stages spread over Dask "
+        "workers, each in a git worktree of HEAD sharing the DVC cache; one closing `dvc repro` "
+        "restores every result from the run-cache and renders the report. Needs a committed "
+        "workspace.",
+    )
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        help="local worker processes (default: cores // train.threads, or one per GPU)",
+    )
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
+    run.add_argument("--params", default="params.yaml")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from aebench.dispatch.runner import run_matrix, summary_table
+
+    try:
+        summary = run_matrix(Path.cwd(), args.workers, args.scheduler, args.params, not args.quiet)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    print(summary_table(summary))
+    if summary.failed:
+        for why in summary.failed.values():
+            print(why, file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ class TrainConfig:
     batch_size: int = 100
     lr: float = 1e-3
     device: str = "auto"
-    threads: int = 2  # torch CPU threads: fp32 sums, hence results, depend on it
+    threads: int = 1  # torch CPU threads: fp32 sums, hence results, depend on it
     precision: str = "fp32"
 
 
@@ -159,6 +159,7 @@ class EvaluatorConfig:
     epochs: int | None = None  # None ("auto"): at least 20, and >= 800 optimizer steps
     batch_size: int = 64
     lr: float = 2e-3
+    threads: int = 2  # its weights, hence every sample metric, depend on the thread count
 
 
 @dataclass(frozen=True)
@@ -344,6 +345,7 @@ def _parse_evaluator(raw: Any) -> EvaluatorConfig:
         epochs=None if node.get("epochs", "auto") == "auto" else _evaluator_epochs(node),
         batch_size=_int(node, "evaluator.batch_size", default.batch_size, minimum=1),
         lr=_positive_float(node, "evaluator.lr", default.lr),
+        threads=_int(node, "evaluator.threads", default.threads, minimum=1),
     )
 
 

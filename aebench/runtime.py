@@ -28,10 +28,18 @@ def device_name(device: torch.device | str) -> str:
 
 
 def make_deterministic(seed: int, threads: int | None = None) -> None:
-    """Seed torch, fix its CPU thread count and switch on deterministic kernels (bit-identical
-    reruns on CPU: fp32 sums are split across threads, so results depend on their number)."""
+    """Seed torch, fix the CPU thread count and switch on deterministic kernels (bit-identical
+    reruns on CPU: fp32 sums are split across threads, so results depend on their number).
+
+    The count holds for torch and for the BLAS/OpenMP pools numpy, scipy and scikit-learn use
+    (the GMM sampler, k-NN metrics, Fréchet distance): left at their default of one thread per
+    core, parallel workers would oversubscribe the cores and the results would depend on the
+    machine's core count rather than on the recorded setting."""
     if threads is not None:
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(threads)
+        threadpool_limits(threads)
     # Required by cuBLAS for deterministic matmuls; harmless on CPU.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)

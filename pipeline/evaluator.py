@@ -43,7 +43,7 @@ def main() -> None:
     cfg = params.evaluator
     device = pick_device(params.train.device)
     # CPU fp32 sums, hence the weights, depend on the thread count: use the recorded setting
-    make_deterministic(cfg.seed, params.train.threads)
+    make_deterministic(cfg.seed, cfg.threads)
     data_dir = Path("data") / args.dataset
     splits = {}
     for name in ("train", "val", "test"):

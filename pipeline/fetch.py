@@ -1,6 +1,12 @@
-"""DVC stage fetch@<dataset>: store one dataset's splits under data/<dataset>/."""
+"""DVC stage fetch@<dataset>: store one dataset's splits under data/<dataset>/.
+
+Raw downloads go to $AEBENCH_DOWNLOADS/<dataset> (default downloads/<dataset>), kept between runs
+and outside DVC's outputs: `aebench run` points every worker at the same directory, so a dataset
+is downloaded once (and workers without network reuse it).
+"""
 
 import argparse
+import os
 from pathlib import Path
 
 from aebench.config import load_params
@@ -14,9 +20,8 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     params = load_params(args.params)
-    download_root = Path("downloads") / args.dataset
+    download_root = Path(os.environ.get("AEBENCH_DOWNLOADS", "downloads")) / args.dataset
     manifest = fetch(args.dataset, params.data, Path("data") / args.dataset, download_root)
-    download_root.mkdir(parents=True, exist_ok=True)  # a declared output, even when unused
     for split, info in manifest["splits"].items():
         print(f"{args.dataset} {split}: {info['shape']}")
 

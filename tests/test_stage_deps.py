@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("fetch", "evaluator", "train", "evaluate", "chain_trace", "report")
+STAGES = ("hardware", "fetch", "evaluator", "train", "evaluate", "chain_trace", "report")
 # Imports a stage script as a module (its main() does not run) and lists the aebench files loaded.
 PROBE = """
 import importlib.util, json, sys

@@ -1,0 +1,95 @@
+"""Which stages the workers run, and in what order: read from the graph DVC resolves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aebench.config import load_params
+from aebench.hardware import hardware_class
+
+
+class DispatchError(Exception):
+    """A problem the user can fix (a dirty workspace, a bad argument): one message, no traceback."""
+
+
+@dataclass
+class Plan:
+    """Stages to dispatch in an order where every stage follows its dependencies."""
+
+    order: list[str]
+    upstream: dict[str, list[str]]  # stage -> the dispatched stages it waits for
+    final: list[str] = field(default_factory=list)  # run by the closing `dvc repro`
+    local_first: list[str] = field(default_factory=list)  # committed outputs: run in place first
+    up_to_date: int = 0
+
+
+def _uses_run_cache(stage) -> bool:
+    """DVC saves a stage to its run-cache unless it always runs, persists an output or has a
+    regular output outside the cache (metrics and plots may be uncached)."""
+    if stage.always_changed or any(out.persist for out in stage.outs):
+        return False
+    return all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)
+
+
+def _address(stage, root: Path) -> str:
+    """How `dvc repro` run in ``root`` names the stage (DVC's own addressing is relative to the
+    current directory)."""
+    dvcfile = Path(stage.dvcfile.path).resolve()
+    if dvcfile == (root / "dvc.yaml").resolve():
+        return stage.name
+    return f"{dvcfile.relative_to(root.resolve())}:{stage.name}"
+
+
+def _hardware_changed(root: Path, params_file: str) -> bool:
+    """The hardware stage always runs; it matters only when its record would change."""
+    params = load_params(root / params_file)
+    current = hardware_class(params.train.device, params.train.threads)
+    recorded = root / "hardware.json"
+    return not recorded.is_file() or json.loads(recorded.read_text()) != current
+
+
+def plan_stages(root: Path, params_file: str = "params.yaml") -> Plan:
+    """Stages out of date in ``root``'s workspace, plus everything downstream of them (whether a
+    dependant must re-run is known only once its inputs exist; its worker then restores or
+    skips it). Stages that always run are left to each worker's own `dvc repro`; stages with
+    uncached outputs and no dependants (the report) run in the closing step."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph  # edges point from a stage to the stages it depends on
+        with repo.lock:
+            stale = {stage for stage in graph if not stage.always_changed and stage.changed()}
+        hardware_stale = _hardware_changed(root, params_file)
+        for stage in graph:
+            if stage.always_changed and (hardware_stale or stage.name != "hardware"):
+                stale |= set(nx.ancestors(graph, stage))  # ancestors: its dependants
+        affected = set(stale)
+        for stage in stale:
+            affected |= set(nx.ancestors(graph, stage))
+        order, final, local_first = [], [], []
+        for stage in reversed(list(nx.topological_sort(graph))):  # dependencies first
+            if stage not in affected or stage.always_changed:
+                continue
+            if _uses_run_cache(stage):
+                order.append(stage)
+            elif nx.ancestors(graph, stage):
+                local_first.append(_address(stage, root))
+            else:
+                final.append(_address(stage, root))
+        dispatched = set(order)
+        upstream = {
+            _address(stage, root): sorted(
+                _address(dep, root) for dep in nx.descendants(graph, stage) if dep in dispatched
+            )
+            for stage in order
+        }
+        return Plan(
+            order=[_address(stage, root) for stage in order],
+            upstream=upstream,
+            final=final,
+            local_first=local_first,
+            up_to_date=len(graph) - len(affected),
+        )

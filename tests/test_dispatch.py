@@ -1,0 +1,255 @@
+"""`aebench run`: Dask workers reproduce the stages in worktrees and DVC's run-cache assembles them.
+
+The end-to-end tests run the tiny pipeline (digits, two variants, one seed, three epochs) three
+ways from the same commit: plain `dvc repro`, `aebench run --workers 2`, and `aebench run` with
+a worker killed (SIGKILL) in the middle of a training stage. All three must give the same output
+hashes in dvc.lock, and the closing `dvc repro` of a parallel run must re-run no train or
+evaluate stage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from aebench.dispatch.plan import DispatchError
+from aebench.dispatch.runner import _connect, check_workers
+from aebench.dispatch.workspace import snapshot
+from aebench.hardware import CAPABILITY_FLAGS, cpu_capability, cpu_flags
+
+RUN = {"datasets": ["digits"], "variants": ["dae_masking", "vae"], "seeds": [0]}
+TRAIN_OR_EVALUATE = re.compile(r"^(train|evaluate)@")
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+# ---------------------------------------------------------------- fast checks
+
+
+def test_too_many_workers_for_the_cores_is_refused_with_the_limit():
+    with pytest.raises(
+        DispatchError, match=r"4 threads, but this machine has 2 cores.*at most --workers 1"
+    ):
+        check_workers(2, threads=2, cores=2, gpus=0)
+    with pytest.raises(DispatchError, match="at least 1"):
+        check_workers(0, threads=1, cores=2, gpus=0)
+    with pytest.raises(DispatchError, match="2 GPU"):
+        check_workers(3, threads=1, cores=64, gpus=2)
+    check_workers(2, threads=1, cores=2, gpus=0)  # fits
+
+
+def test_unreachable_scheduler_is_one_clear_message():
+    with pytest.raises(DispatchError, match="no Dask scheduler answers there"):
+        _connect(None, "tcp://127.0.0.1:9", threads=1, gpus=0)
+
+
+def test_workers_get_a_snapshot_of_uncommitted_edits_and_the_user_keeps_theirs(tmp_path):
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout
+
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    (tmp_path / ".gitignore").write_text("/models/\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "init")
+    head = git("rev-parse", "HEAD").strip()
+    assert snapshot(tmp_path) == head  # nothing to snapshot
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    (tmp_path / "new_module.py").write_text("x = 1\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "weights.pt").write_text("ignored output")
+    status = git("status", "--porcelain")
+    commit = snapshot(tmp_path)
+    assert commit != head
+    assert git("show", f"{commit}:params.yaml") == "a: 2\n"
+    assert git("show", f"{commit}:new_module.py") == "x = 1\n"
+    assert "models/weights.pt" not in git("ls-tree", "-r", "--name-only", commit)
+    # the user's branch, index and files are as they were
+    assert git("rev-parse", "HEAD").strip() == head
+    assert git("status", "--porcelain") == status
+
+
+def test_snapshot_outside_a_repository_is_one_clear_message(tmp_path):
+    with pytest.raises(DispatchError, match="must be a git repository"):
+        snapshot(tmp_path)
+
+
+def test_cpu_capability_read_from_the_os_matches_torch():
+    # the hardware stage avoids importing torch; it must name the kernel path torch takes
+    assert cpu_capability(cpu_flags()) == torch.backends.cpu.get_cpu_capability()
+    probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    lowered = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert cpu_capability(cpu_flags(), "default") == lowered == "DEFAULT"
+    # an override cannot raise the path above what the CPU has
+    assert cpu_capability(CAPABILITY_FLAGS["AVX2"], "avx512") == "AVX2"
+
+
+def test_guard_kills_the_command_when_its_parent_dies(tmp_path):
+    pid_file = tmp_path / "pid"
+    # parent -> guard -> shell that records its pid and sleeps; the parent is then SIGKILLed
+    command = f"echo $$ > {pid_file}; exec sleep 60"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run([sys.executable, '-m', "
+            f"'aebench.dispatch.guard', '--', 'sh', '-c', {command!r}])",
+        ]
+    )
+    deadline = time.monotonic() + 30
+    while not pid_file.is_file() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline, "the guarded command never started"
+        time.sleep(0.05)
+    sleeper = int(pid_file.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{sleeper}").exists() and _state(sleeper) != "Z":
+        assert time.monotonic() < deadline, "the guarded command outlived its worker"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "gone"
+
+
+# ---------------------------------------------------------------- end to end
+
+# pytest puts tests/ on sys.path (no __init__.py)
+from test_caching import _lock, _outs  # noqa: E402
+from test_pipeline import _copy_repo, _env  # noqa: E402
+
+
+def _run(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*args], cwd=root, env=_env(root), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _aebench_run(root: Path) -> list[str]:
+    return [sys.executable, "-m", "aebench.cli", "run", "--workers", "2", "--quiet"]
+
+
+def _result_hashes(root: Path) -> dict[str, dict[str, str]]:
+    lock = _lock(root)
+    return {stage: _outs(lock, stage) for stage in lock if TRAIN_OR_EVALUATE.match(stage)}
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory) -> Path:
+    """The tiny project committed, nothing run yet: the starting point of every scenario. Its
+    evaluator (outputs kept in git) is out of date, so `aebench run` trains it in place first."""
+    root = _copy_repo(tmp_path_factory.mktemp("dispatch") / "repo", RUN, epochs=3)
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "tiny project")
+    return root
+
+
+@pytest.fixture(scope="module")
+def sequential(committed, tmp_path_factory) -> Path:
+    root = Path(shutil.copytree(committed, tmp_path_factory.mktemp("sequential") / "repo"))
+    result = _run(root, sys.executable, "-m", "dvc", "repro")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+@pytest.mark.slow
+def test_two_workers_match_a_sequential_repro(committed, sequential, tmp_path):
+    root = Path(shutil.copytree(committed, tmp_path / "repo"))
+    result = _run(root, *_aebench_run(root))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # every train and evaluate stage ran on a worker; the closing repro only restored them
+    assert "| train@digits-vae-0 | " in result.stdout
+    closing = re.search(r"closing `dvc repro` ran: (.*);", result.stdout).group(1)
+    assert not [stage for stage in closing.split(", ") if TRAIN_OR_EVALUATE.match(stage)]
+    assert "report" in closing
+    hashes = _result_hashes(root)
+    assert len(hashes) == 4
+    assert hashes == _result_hashes(sequential)
+    assert (root / "reports" / "metrics.json").read_bytes() == (
+        sequential / "reports" / "metrics.json"
+    ).read_bytes()
+    assert not list((root / ".aebench" / "workers").glob("*")), "worktrees left behind"
+    # and a later plain repro finds nothing to run but the hardware record
+    again = _run(root, sys.executable, "-m", "dvc", "repro")
+    assert set(re.findall(r"Running stage '([^']+)'", again.stdout)) <= {"hardware"}
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_stage_costs_only_that_stage(committed, sequential, tmp_path):
+    root = Path(shutil.copytree(committed, tmp_path / "repo"))
+    run = subprocess.Popen(
+        _aebench_run(root),
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stage_pid, worker_pid = _wait_for_training(root, run)
+    os.kill(worker_pid, signal.SIGKILL)
+    output, _ = run.communicate(timeout=900)
+    assert run.returncode == 0, output
+    assert _state(stage_pid) in {"gone", "Z"}, "the killed worker's stage kept running"
+    assert _result_hashes(root) == _result_hashes(sequential)
+
+
+def _wait_for_training(root: Path, run: subprocess.Popen) -> tuple[int, int]:
+    """The pid of a training stage script running in a worker's checkout, and of that worker
+    (the stage's ancestors: dvc, then the guard, then the Dask worker process)."""
+    workers = str(root / ".aebench" / "workers")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert run.poll() is None, run.stdout.read()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                cwd = os.readlink(proc / "cwd")
+            except OSError:
+                continue
+            if "pipeline/train.py" in cmdline and cwd.startswith(workers):
+                pid = int(proc.name)
+                chain = [pid]
+                for _ in range(4):
+                    chain.append(_parent(chain[-1]))
+                guard = next(p for p in chain if b"aebench.dispatch.guard" in _cmdline(p))
+                return pid, _parent(guard)
+        time.sleep(0.1)
+    raise AssertionError("no training stage started on a worker")
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
