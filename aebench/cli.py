@@ -136,8 +136,15 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    import signal
+
     from aebench.dispatch.runner import run_matrix, summary_table
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a job scheduler, `kill`) stops as cleanly as Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell ignored it
     try:
         summary = run_matrix(Path.cwd(), args.workers, args.scheduler, args.params, not args.quiet)
     except KeyboardInterrupt:

@@ -218,6 +218,29 @@ def test_a_worker_killed_mid_stage_costs_only_that_stage(committed, sequential, 
     assert _result_hashes(root) == _result_hashes(sequential)
 
 
+@pytest.mark.slow
+def test_an_interrupted_run_stops_cleanly_and_a_rerun_resumes(committed, sequential, tmp_path):
+    root = Path(shutil.copytree(committed, tmp_path / "repo"))
+    run = subprocess.Popen(
+        _aebench_run(root),
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stage_pid, _ = _wait_for_training(root, run)
+    run.send_signal(signal.SIGTERM)  # what Ctrl-C does, as a job scheduler would send it
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 130, output
+    assert "resumes" in output
+    assert _state(stage_pid) in {"gone", "Z"}, "a stage outlived the interrupted run"
+    assert not list((root / ".aebench" / "workers").glob("*")), "worktrees left behind"
+    rerun = _run(root, *_aebench_run(root))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert _result_hashes(root) == _result_hashes(sequential)
+
+
 def _wait_for_training(root: Path, run: subprocess.Popen) -> tuple[int, int]:
     """The pid of a training stage script running in a worker's checkout, and of that worker
     (the stage's ancestors: dvc, then the guard, then the Dask worker process)."""

@@ -58,3 +58,20 @@ def test_stage_depends_on_exactly_the_code_it_loads(stage):
     assert loaded - declared == set(), f"{stage}: runs code it does not depend on"
     assert declared - loaded == set(), f"{stage}: depends on code it never runs"
     assert f"pipeline/{stage}.py" in _deps(stage)
+
+
+def test_the_committed_instrument_is_tracked_in_full():
+    """The evaluator's outputs live in git (cache: false). If one of them were git-ignored, a
+    fresh clone, and every `aebench run` worker's checkout, would miss it and retrain the
+    instrument."""
+    definition = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["evaluator"]["do"]
+    datasets = yaml.safe_load((REPO / "params.yaml").read_text())["run"]["datasets"]
+    for dataset in datasets:
+        for out in definition["outs"]:
+            (template,) = out
+            path = template.replace("${item}", dataset)
+            assert out[template]["cache"] is False, path
+            tracked = subprocess.run(
+                ["git", "ls-files", "--error-unmatch", path], cwd=REPO, capture_output=True
+            )
+            assert tracked.returncode == 0, f"{path} is not in git"
