@@ -120,9 +120,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "run",
         help="run the out-of-date stages on Dask workers, then `dvc repro` the rest",
         description="Reproduce the pipeline with its train and evaluate stages spread over Dask "
-        "workers, each in a git worktree of HEAD sharing the DVC cache; one closing `dvc repro` "
-        "restores every result from the run-cache and renders the report. Needs a committed "
-        "workspace.",
+        "workers, each in a git worktree of a snapshot of this workspace (uncommitted edits "
+        "included) sharing the DVC cache; one closing `dvc repro` restores every result from "
+        "the run-cache and renders the report.",
     )
     where = run.add_mutually_exclusive_group()
     where.add_argument(
@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     print(summary_table(summary))
-    if summary.failed:
+    if summary.failed or summary.skipped:
         for why in summary.failed.values():
             print(why, file=sys.stderr)
         sys.exit(1)

@@ -26,8 +26,9 @@ class Plan:
 
 
 def _uses_run_cache(stage) -> bool:
-    """DVC saves a stage to its run-cache unless it always runs, persists an output or has a
-    regular output outside the cache (metrics and plots may be uncached)."""
+    """Whether DVC saves the stage to its run-cache: not if it always runs or persists an
+    output, nor if a regular output is uncached (metrics and plots may be: DVC copies them into
+    the cache for the run-cache; see ``Stage.run`` and ``StageCache.save``)."""
     if stage.always_changed or any(out.persist for out in stage.outs):
         return False
     return all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aebench.config import load_params
@@ -23,6 +28,8 @@ class RunSummary:
     failed: dict[str, str]  # stage -> why
     final_ran: list[str]  # stages the closing `dvc repro` ran (the report, normally)
     seconds: float
+    skipped: dict[str, str] = field(default_factory=dict)  # stage -> the failed stage it needed
+    rerun: list[str] = field(default_factory=list)  # dispatched, yet re-run by the closing repro
 
 
 def check_workers(workers: int, threads: int, cores: int, gpus: int) -> None:
@@ -79,6 +86,31 @@ def run_matrix(
 ) -> RunSummary:
     """Run every out-of-date stage on Dask workers, then the closing `dvc repro` in ``root``."""
     root = root.resolve()
+    with _one_run_at_a_time(root):
+        return _run_matrix(root, workers, scheduler, params_file, progress)
+
+
+@contextmanager
+def _one_run_at_a_time(root: Path) -> Iterator[None]:
+    """Two runs in one workspace would share worktrees, logs and the closing `dvc repro`."""
+    lock = root / ".aebench" / "run.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise DispatchError(
+                f"another `aebench run` is using {root}; wait for it or stop it first"
+            ) from err
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_matrix(
+    root: Path, workers: int | None, scheduler: str | None, params_file: str, progress: bool
+) -> RunSummary:
     started = time.perf_counter()
     params = load_params(root / params_file)
     gpus = 0 if params.train.device == "cpu" else len(gpu_names())
@@ -88,7 +120,7 @@ def run_matrix(
         check_workers(workers, params.train.threads, cores, gpus)
     plan = plan_stages(root, params_file)
     for stage in plan.local_first:  # committed outputs (the evaluator): here, before the snapshot
-        print(f"aebench run: {stage} writes outputs kept in git; running it here first")
+        print(f"aebench run: {stage} writes outputs kept in git; `dvc repro {stage}` here first")
         _repro(root, stage)
     commit = snapshot(root)
     job = Job(root=root, commit=commit, cache_dir=dvc_cache_dir(root), gpus=gpus)
@@ -98,9 +130,10 @@ def run_matrix(
     )
     outcomes: list[StageOutcome] = []
     failed: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     if plan.order:
         try:
-            outcomes, failed = _dispatch(
+            outcomes, failed, skipped = _dispatch(
                 plan, job, workers, scheduler, params.train.threads, progress
             )
         except KeyboardInterrupt:
@@ -115,7 +148,11 @@ def run_matrix(
     final_ran: list[str] = []
     if not failed:
         final_ran = _closing_repro(root)
-    return RunSummary(outcomes, failed, final_ran, time.perf_counter() - started)
+    # a dispatched stage the closing repro had to run again: the workspace differed from the
+    # snapshot the workers ran (a file edited during the run, or an ignored file inside a
+    # dependency folder); the results are right, but they were computed twice
+    rerun = [stage for stage in final_ran if stage in set(plan.order)]
+    return RunSummary(outcomes, failed, final_ran, time.perf_counter() - started, skipped, rerun)
 
 
 def _dispatch(
@@ -125,30 +162,39 @@ def _dispatch(
     from tqdm import tqdm
 
     client = _connect(workers, scheduler, threads, job.gpus)
+    run_id = uuid.uuid4().hex[:8]  # a rerun never attaches to an old run's tasks on a cluster
+    futures = {}
     try:
-        futures = {}
         for stage in plan.order:
             upstream = [futures[name] for name in plan.upstream[stage]]
             futures[stage] = client.submit(
-                reproduce, stage, job, *upstream, key=f"stage-{stage}", pure=False
+                reproduce, stage, job, *upstream, key=f"stage-{stage}-{run_id}", pure=False
             )
         names = {future.key: stage for stage, future in futures.items()}
-        outcomes, failed = [], {}
+        outcomes, failed, skipped = [], {}, {}
         bar = tqdm(total=len(futures), unit="stage", disable=not progress, desc="stages")
         for future in as_completed(futures.values()):
             stage = names[future.key]
             try:
                 outcomes.append(future.result())
             except StageFailed as err:
-                failed[stage] = str(err)
-            except Exception as err:  # a dependency failed, or a worker kept dying
+                if err.stage == stage:
+                    failed[stage] = str(err)
+                else:  # Dask hands dependants the failed upstream stage's own exception
+                    skipped[stage] = err.stage
+            except Exception as err:  # the worker running it kept dying (KilledWorker)
                 failed[stage] = f"{type(err).__name__}: {err}"
             bar.update()
-            done = len(outcomes) + len(failed)
-            bar.set_postfix(running=min(len(futures) - done, _slots(client)), failed=len(failed))
+            done = len(outcomes) + len(failed) + len(skipped)
+            bar.set_postfix(
+                running=min(len(futures) - done, _slots(client)),
+                failed=len(failed),
+                skipped=len(skipped),
+            )
         bar.close()
-        return outcomes, failed
+        return outcomes, failed, skipped
     finally:
+        client.cancel(list(futures.values()))  # on a shared cluster, queued stages go too
         cluster = getattr(client, "cluster", None)
         client.close()
         if cluster is not None:
@@ -167,22 +213,46 @@ def _repro(root: Path, *targets: str) -> list[str]:
     env = dict(os.environ)
     env["DVC_NO_ANALYTICS"] = "1"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(
+    # in a process group of its own, so that an interrupt reaches the stage script too: DVC
+    # ignores SIGINT while its stage runs and would leave the script writing into the workspace
+    process = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", *targets],
         cwd=root,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate()
+    except KeyboardInterrupt:
+        _stop_group(process)
+        raise
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if result.returncode != 0:
         what = " ".join(targets) or "the closing"
         raise DispatchError(f"`dvc repro` ({what}) failed:\n{result.stdout}{result.stderr}")
     return re.findall(r"Running stage '([^']+)'", result.stdout)
 
 
+def _stop_group(process: subprocess.Popen, grace_seconds: float = 10) -> None:
+    """SIGINT to the process group (DVC then stops between stages), SIGKILL if it lingers."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace_seconds)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _closing_repro(root: Path) -> list[str]:
     """One `dvc repro` in the user's workspace: restores every dispatched stage from the
-    run-cache, writes dvc.lock once and runs what is left (the report)."""
+    run-cache (DVC updates dvc.lock as it goes) and runs what is left (the report)."""
     return _repro(root)
 
 
@@ -194,7 +264,22 @@ def summary_table(summary: RunSummary) -> str:
         lines.append(f"| {outcome.stage} | {outcome.worker} | {outcome.seconds:.1f} | {how} |")
     for stage in sorted(summary.failed):
         lines.append(f"| {stage} | – | – | failed |")
-    ran = ", ".join(summary.final_ran) or "nothing"
+    for stage, cause in sorted(summary.skipped.items()):
+        lines.append(f"| {stage} | – | – | not run: {cause} failed |")
     lines.append("")
-    lines.append(f"closing `dvc repro` ran: {ran}; total {summary.seconds:.1f} s")
+    if summary.failed or summary.skipped:
+        lines.append(
+            "not assembled: fix the failed stage(s) and rerun `aebench run`; the stages that "
+            "finished are in the run-cache and will not run again"
+        )
+    else:
+        ran = ", ".join(summary.final_ran) or "nothing"
+        lines.append(f"closing `dvc repro` ran: {ran}; total {summary.seconds:.1f} s")
+    if summary.rerun:
+        lines.append(
+            f"warning: the closing `dvc repro` ran {len(summary.rerun)} dispatched stage(s) "
+            f"again ({', '.join(summary.rerun[:5])}): the workspace differed from the snapshot "
+            "the workers ran (a file edited during the run, or a git-ignored file inside a "
+            "dependency folder); results are right, but computed twice"
+        )
     return "\n".join(lines)

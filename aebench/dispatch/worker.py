@@ -37,6 +37,13 @@ class StageOutcome:
 class StageFailed(Exception):
     """`dvc repro` of a stage failed; the message ends with its log's last lines."""
 
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+    def __reduce__(self):  # pickled between Dask processes with both arguments
+        return (StageFailed, (self.stage, str(self)))
+
 
 def _worker_name() -> str:
     try:
@@ -55,8 +62,14 @@ def _environment(job: Job, worktree: Path, worker: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(worktree)  # the commit's aebench, not an editable install's
     env["DVC_NO_ANALYTICS"] = "1"
     env["AEBENCH_DOWNLOADS"] = str(job.root / "downloads")  # one download for all workers
-    if job.gpus and worker.isdigit():
-        env["CUDA_VISIBLE_DEVICES"] = str(int(worker) % job.gpus)
+    if job.gpus and worker.isdigit():  # one of the GPUs this run may use, as the user set them
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = (
+            [i.strip() for i in visible.split(",")]
+            if visible
+            else [str(i) for i in range(job.gpus)]
+        )
+        env["CUDA_VISIBLE_DEVICES"] = ids[int(worker) % len(ids)]
     return env
 
 
@@ -71,7 +84,7 @@ def reproduce(stage: str, job: Job, *upstream: StageOutcome) -> StageOutcome:
     log_path = job.root / ".aebench" / "logs" / f"{stage.replace('/', '_')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    guard = [sys.executable, "-m", "aebench.dispatch.guard", "--"]
+    guard = [sys.executable, "-m", "aebench.dispatch.guard", "--parent", str(os.getpid()), "--"]
     with log_path.open("w") as log:
         result = subprocess.run(
             [*guard, sys.executable, "-m", "dvc", "repro", stage],
@@ -84,6 +97,6 @@ def reproduce(stage: str, job: Job, *upstream: StageOutcome) -> StageOutcome:
     output = log_path.read_text()
     if result.returncode != 0:
         tail = "\n".join(output.splitlines()[-15:])
-        raise StageFailed(f"{stage} failed on worker {worker} (log: {log_path}):\n{tail}")
+        raise StageFailed(stage, f"{stage} failed on worker {worker} (log: {log_path}):\n{tail}")
     ran = set(re.findall(r"Running stage '([^']+)'", output))
     return StageOutcome(stage=stage, worker=worker, seconds=seconds, restored=stage not in ran)
