@@ -150,8 +150,7 @@ def _run(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProc
     )
 
 
-def _aebench_run(root: Path) -> list[str]:
-    return [sys.executable, "-m", "aebench.cli", "run", "--workers", "2", "--quiet"]
+AEBENCH_RUN = [sys.executable, "-m", "aebench.cli", "run", "--workers", "2", "--quiet"]
 
 
 def _result_hashes(root: Path) -> dict[str, dict[str, str]]:
@@ -180,7 +179,7 @@ def sequential(committed, tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_two_workers_match_a_sequential_repro(committed, sequential, tmp_path):
     root = Path(shutil.copytree(committed, tmp_path / "repo"))
-    result = _run(root, *_aebench_run(root))
+    result = _run(root, *AEBENCH_RUN)
     assert result.returncode == 0, result.stdout + result.stderr
     # every train and evaluate stage ran on a worker; the closing repro only restored them
     assert re.search(r"\| train@digits-vae-0 \| \d+ \| [\d.]+ \| ran \|", result.stdout)
@@ -201,16 +200,8 @@ def test_two_workers_match_a_sequential_repro(committed, sequential, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_stage_costs_only_that_stage(committed, sequential, tmp_path):
-    root = Path(shutil.copytree(committed, tmp_path / "repo"))
-    run = subprocess.Popen(
-        _aebench_run(root),
-        cwd=root,
-        env=_env(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def test_a_worker_killed_mid_stage_still_ends_in_identical_results(committed, sequential, tmp_path):
+    root, run = _start_run(committed, tmp_path)
     stage_pid, worker_pid = _wait_for_training(root, run)
     os.kill(worker_pid, signal.SIGKILL)
     # the guard notices within its poll interval; a stage that merely finished would take
@@ -226,15 +217,7 @@ def test_a_worker_killed_mid_stage_costs_only_that_stage(committed, sequential, 
 
 @pytest.mark.slow
 def test_an_interrupted_run_stops_cleanly_and_a_rerun_resumes(committed, sequential, tmp_path):
-    root = Path(shutil.copytree(committed, tmp_path / "repo"))
-    run = subprocess.Popen(
-        _aebench_run(root),
-        cwd=root,
-        env=_env(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    root, run = _start_run(committed, tmp_path)
     stage_pid, _ = _wait_for_training(root, run)
     run.send_signal(signal.SIGTERM)  # what Ctrl-C does, as a job scheduler would send it
     output, _ = run.communicate(timeout=120)
@@ -242,9 +225,23 @@ def test_an_interrupted_run_stops_cleanly_and_a_rerun_resumes(committed, sequent
     assert "resumes" in output
     assert _state(stage_pid) in {"gone", "Z"}, "a stage outlived the interrupted run"
     assert not list((root / ".aebench" / "workers").glob("*")), "worktrees left behind"
-    rerun = _run(root, *_aebench_run(root))
+    rerun = _run(root, *AEBENCH_RUN)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert _result_hashes(root) == _result_hashes(sequential)
+
+
+def _start_run(committed: Path, tmp_path: Path) -> tuple[Path, subprocess.Popen]:
+    """`aebench run` on a fresh copy of the committed project, in the background."""
+    root = Path(shutil.copytree(committed, tmp_path / "repo"))
+    run = subprocess.Popen(
+        AEBENCH_RUN,
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return root, run
 
 
 def _wait_for_training(root: Path, run: subprocess.Popen) -> tuple[int, int]:
