@@ -39,7 +39,7 @@ def cpu_capability(flags: set[str], override: str | None = None) -> str:
     ``ATEN_CPU_CAPABILITY`` (torch's own switch), which can only lower it."""
     supported = [name for name, needed in CAPABILITY_FLAGS.items() if needed <= flags]
     if platform.machine().lower() in {"aarch64", "arm64"}:
-        supported = []  # torch names ARM paths differently; the machine name says enough
+        supported = []  # torch names ARM paths differently: recorded as DEFAULT (README)
     best = supported[0] if supported else "DEFAULT"
     if override:
         wanted = override.upper()
@@ -47,15 +47,6 @@ def cpu_capability(flags: set[str], override: str | None = None) -> str:
         if wanted in order and order.index(wanted) >= order.index(best):
             return wanted
     return best
-
-
-def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU's marketing name (/proc/cpuinfo on Linux), else what platform knows."""
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def gpu_names() -> list[str]:
