@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from torchvision.utils import save_image
 
 from aebench.config import load_params
 from aebench.data import load_split, read_manifest, to_float
@@ -25,6 +24,7 @@ from aebench.evaluator import load_evaluator
 from aebench.grids import grid_columns
 from aebench.io import atomic_dir, write_json
 from aebench.models import load_checkpoint
+from aebench.png_grid import save_grid
 from aebench.runtime import device_name, make_deterministic, pick_device
 from aebench.scoring import Split
 from aebench.stage import run_stage
@@ -84,7 +84,7 @@ def write_outputs(out: Path, payload: dict[str, Any], result: Evaluation, test: 
     for name, images in result.images.items():
         # denoising grids hold three rows (clean | corrupted | output); sample grids are square
         columns = len(images) // 3 if name.startswith("denoise_") else grid_columns(len(images))
-        save_image(images.cpu(), out / f"{name}.png", nrow=columns, padding=1)
+        save_grid(images, out / f"{name}.png", columns, padding=1)
 
 
 def main() -> None:

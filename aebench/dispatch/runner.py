@@ -168,7 +168,13 @@ def _dispatch(
         for stage in plan.order:
             upstream = [futures[name] for name in plan.upstream[stage]]
             futures[stage] = client.submit(
-                reproduce, stage, job, *upstream, key=f"stage-{stage}-{run_id}", pure=False
+                reproduce,
+                stage,
+                job,
+                plan.needs[stage],
+                *upstream,
+                key=f"stage-{stage}-{run_id}",
+                pure=False,
             )
         names = {future.key: stage for stage, future in futures.items()}
         outcomes, failed, skipped = [], {}, {}
@@ -216,7 +222,7 @@ def _repro(root: Path, *targets: str) -> list[str]:
     # in a process group of its own, so that an interrupt reaches the stage script too: DVC
     # ignores SIGINT while its stage runs and would leave the script writing into the workspace
     process = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", *targets],
+        [sys.executable, "-m", "aebench.dispatch.dvc_repro", *targets],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
@@ -252,7 +258,7 @@ def _stop_group(process: subprocess.Popen, grace_seconds: float = 10) -> None:
 
 def _closing_repro(root: Path) -> list[str]:
     """One `dvc repro` in the user's workspace: restores every dispatched stage from the
-    run-cache (DVC updates dvc.lock as it goes) and runs what is left (the report)."""
+    run-cache and runs what is left (the report); dvc.lock is written once, at the end."""
     return _repro(root)
 
 

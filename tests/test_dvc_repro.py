@@ -1,0 +1,107 @@
+"""`python -m aebench.dispatch.dvc_repro`: DVC's repro with dvc.lock written once, and the
+worker's trimmed dvc.lock. A three-stage shell pipeline stands in for the real one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aebench.dispatch import dvc_repro
+from aebench.dispatch.worker import trim_lockfile
+
+PIPELINE = """\
+stages:
+  one:
+    cmd: echo one > one.txt
+    outs: [one.txt]
+  two:
+    cmd: cat one.txt > two.txt && echo two >> two.txt
+    deps: [one.txt]
+    outs: [two.txt]
+  three:
+    cmd: {three}
+    deps: [two.txt]
+    outs: [three.txt]
+"""
+
+
+def _repo(root: Path, three: str = "cat two.txt > three.txt") -> Path:
+    root.mkdir()
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "config", "--local", "core.site_cache_dir", str(root / "sc")],
+        cwd=root,
+        check=True,
+        env=env,
+    )
+    (root / "dvc.yaml").write_text(PIPELINE.format(three=three))
+    return root
+
+
+def _repro(root: Path, module: str) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", module] + (["repro"] if module == "dvc" else [])
+    return subprocess.run(
+        args,
+        cwd=root,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_lock_file_equals_dvcs_own(tmp_path):
+    plain, batched = _repo(tmp_path / "plain"), _repo(tmp_path / "batched")
+    assert _repro(plain, "dvc").returncode == 0
+    result = _repro(batched, "aebench.dispatch.dvc_repro")
+    assert result.returncode == 0, result.stderr
+    assert (batched / "dvc.lock").read_text() == (plain / "dvc.lock").read_text()
+    again = _repro(batched, "dvc")  # DVC itself finds everything up to date
+    assert "Running stage" not in again.stdout
+
+
+def test_the_lock_file_is_written_once(tmp_path, monkeypatch):
+    root = _repo(tmp_path / "repo")
+    from dvc.dvcfile import Lockfile
+
+    writes = []
+    original = Lockfile.dump_stages
+    monkeypatch.setattr(
+        Lockfile,
+        "dump_stages",
+        lambda self, stages, **kw: (writes.append(len(stages)), original(self, stages, **kw)),
+    )
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    assert dvc_repro.main([]) == 0
+    assert writes == [3]
+
+
+def test_a_failed_stage_keeps_the_lock_entries_of_those_before_it(tmp_path):
+    root = _repo(tmp_path / "repo", three="exit 3")
+    result = _repro(root, "aebench.dispatch.dvc_repro")
+    assert result.returncode != 0
+    recorded = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    assert sorted(recorded) == ["one", "two"]
+    rerun = _repro(root, "dvc")  # what was recorded holds: only the failed stage runs again
+    assert rerun.stdout.count("Running stage") == 1 and "'three'" in rerun.stdout
+
+
+def test_the_worker_lock_keeps_only_the_stage_and_what_it_needs(tmp_path):
+    lock = {"schema": "2.0", "stages": {name: {"cmd": name} for name in ("a", "b", "c")}}
+    trim_lockfile(tmp_path, lock, ["a", "c", "not-in-the-lock"])
+    written = yaml.safe_load((tmp_path / "dvc.lock").read_text())
+    assert written == {"schema": "2.0", "stages": {"a": {"cmd": "a"}, "c": {"cmd": "c"}}}
+    assert sorted(lock["stages"]) == ["a", "b", "c"]  # the cached parse stays whole
+
+
+@pytest.mark.parametrize("lock", [None])
+def test_a_commit_without_a_lock_file_is_left_alone(tmp_path, lock):
+    trim_lockfile(tmp_path, lock, ["a"])
+    assert not (tmp_path / "dvc.lock").exists()
