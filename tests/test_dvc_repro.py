@@ -30,7 +30,7 @@ stages:
 """
 
 
-def _repo(root: Path, three: str = "cat two.txt > three.txt") -> Path:
+def _repo(root: Path, three: str = "cat two.txt > three.txt", extra: str = "") -> Path:
     root.mkdir()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
@@ -41,7 +41,7 @@ def _repo(root: Path, three: str = "cat two.txt > three.txt") -> Path:
         check=True,
         env=env,
     )
-    (root / "dvc.yaml").write_text(PIPELINE.format(three=three))
+    (root / "dvc.yaml").write_text(PIPELINE.format(three=three) + extra)
     return root
 
 
@@ -91,6 +91,30 @@ def test_a_failed_stage_keeps_the_lock_entries_of_those_before_it(tmp_path):
     assert sorted(recorded) == ["one", "two"]
     rerun = _repro(root, "dvc")  # what was recorded holds: only the failed stage runs again
     assert rerun.stdout.count("Running stage") == 1 and "'three'" in rerun.stdout
+
+
+ALWAYS_RUN = """\
+  record:
+    cmd: echo same > record.txt
+    always_changed: true
+    outs:
+      - record.txt:
+          cache: false
+"""
+
+
+def test_a_no_op_repro_leaves_the_lock_file_alone(tmp_path):
+    """An always-run stage that writes the same output changes no lock entry: DVC itself
+    rewrites dvc.lock anyway, the batched repro does not touch it."""
+    root = _repo(tmp_path / "repo", extra=ALWAYS_RUN)
+    assert _repro(root, "aebench.dispatch.dvc_repro").returncode == 0
+    lock = root / "dvc.lock"
+    before = lock.stat().st_mtime_ns
+    result = _repro(root, "aebench.dispatch.dvc_repro")
+    assert result.returncode == 0 and "Running stage 'record'" in result.stdout
+    assert lock.stat().st_mtime_ns == before
+    assert _repro(root, "dvc").returncode == 0
+    assert lock.stat().st_mtime_ns != before  # DVC's own repro does rewrite it
 
 
 def test_the_worker_lock_keeps_only_the_stage_and_what_it_needs(tmp_path):
