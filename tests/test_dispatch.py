@@ -193,6 +193,9 @@ def test_two_workers_match_a_sequential_repro(committed, sequential, tmp_path):
         sequential / "reports" / "metrics.json"
     ).read_bytes()
     assert not list((root / ".aebench" / "workers").glob("*")), "worktrees left behind"
+    # a worker's trimmed dvc.lock keeps the evaluator's entry: it restores, never retrains it
+    for log in (root / ".aebench" / "logs").glob("*.log"):
+        assert "Running stage 'evaluator" not in log.read_text(), log.name
     # and a later plain repro finds nothing to run but the hardware record
     again = _run(root, sys.executable, "-m", "dvc", "repro")
     assert again.returncode == 0, again.stdout + again.stderr

@@ -66,8 +66,11 @@ def test_the_lock_file_equals_dvcs_own(tmp_path):
     assert "Running stage" not in again.stdout
 
 
-def test_the_lock_file_is_written_once(tmp_path, monkeypatch):
+def test_restores_from_the_run_cache_are_written_once(tmp_path, monkeypatch):
     root = _repo(tmp_path / "repo")
+    assert _repro(root, "dvc").returncode == 0  # fills the run-cache
+    for name in ("one.txt", "two.txt", "three.txt", "dvc.lock"):
+        (root / name).unlink()
     from dvc.dvcfile import Lockfile
 
     writes = []
@@ -80,7 +83,17 @@ def test_the_lock_file_is_written_once(tmp_path, monkeypatch):
     monkeypatch.chdir(root)
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
     assert dvc_repro.main([]) == 0
-    assert writes == [3]
+    assert writes == [3]  # DVC alone: [1, 1, 1]
+    assert (root / "three.txt").read_text() == "one\ntwo\n"
+
+
+def test_a_stage_command_sees_the_entries_of_the_stages_before_it(tmp_path):
+    """The report reads dvc.lock (its results fingerprint): queued entries are written before
+    a stage's command starts."""
+    root = _repo(tmp_path / "repo", three="cp dvc.lock three.txt")
+    assert _repro(root, "aebench.dispatch.dvc_repro").returncode == 0
+    seen = yaml.safe_load((root / "three.txt").read_text())["stages"]
+    assert sorted(seen) == ["one", "two"]
 
 
 def test_a_failed_stage_keeps_the_lock_entries_of_those_before_it(tmp_path):

@@ -224,3 +224,14 @@ def test_shape_mismatch_raises() -> None:
         mse_per_pixel(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5))
     with pytest.raises(ValueError):
         ssim(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4))
+
+
+def test_ssim_matches_brute_force_on_non_square_images() -> None:
+    """The separable filter runs one matrix product per axis: a swapped axis would show here
+    (10 x 14 images, window 9), not on square ones."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 1, 10, 14, generator=gen, dtype=torch.float64)
+    y = (x + 0.2 * torch.randn(x.shape, generator=gen, dtype=torch.float64)).clamp(0, 1)
+    ours = ssim(x, y).numpy()
+    ref = [_brute_force_ssim(a[0].numpy(), b[0].numpy(), 9) for a, b in zip(x, y, strict=True)]
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)

@@ -8,16 +8,25 @@ from aebench.png_grid import save_grid, tile
 
 
 @pytest.mark.parametrize(
-    ("count", "channels", "columns"),
-    [(16, 1, 4), (10, 1, 4), (7, 3, 3), (3, 1, 8), (1, 1, 4), (1, 3, 2)],
+    ("count", "channels", "columns", "padding", "dtype"),
+    [
+        (16, 1, 4, 1, torch.float32),
+        (10, 1, 4, 1, torch.float32),
+        (7, 3, 3, 1, torch.float32),
+        (3, 1, 8, 1, torch.float32),
+        (1, 1, 4, 1, torch.float32),
+        (1, 3, 2, 1, torch.float32),
+        (10, 1, 4, 0, torch.float32),
+        (10, 1, 3, 2, torch.float64),
+    ],
 )
-def test_png_bytes_equal_torchvision(tmp_path, count, channels, columns):
+def test_png_bytes_equal_torchvision(tmp_path, count, channels, columns, padding, dtype):
     generator = torch.Generator().manual_seed(count * 10 + channels)
-    images = torch.rand(count, channels, 5, 6, generator=generator)
+    images = torch.rand(count, channels, 5, 6, generator=generator, dtype=dtype)
     images[0, 0, 0, 0] = 1.0  # the rounding edges: 1.0 -> 255 and x.5/255 values
     images[-1, 0, -1, -1] = 0.5 / 255
-    save_image(images, tmp_path / "torchvision.png", nrow=columns, padding=1)
-    save_grid(images, tmp_path / "ours.png", columns, padding=1)
+    save_image(images, tmp_path / "torchvision.png", nrow=columns, padding=padding)
+    save_grid(images, tmp_path / "ours.png", columns, padding=padding)
     assert (tmp_path / "ours.png").read_bytes() == (tmp_path / "torchvision.png").read_bytes()
 
 

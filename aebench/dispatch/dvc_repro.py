@@ -1,69 +1,115 @@
-"""`dvc repro` that writes each dvc.lock once, at the end, instead of after every stage.
+"""`dvc repro` that writes dvc.lock in batches instead of after every stage.
 
 DVC rewrites the whole dvc.lock after each stage it runs or restores: a round-trip YAML parse
 and dump that takes 1.7 s for the default matrix's 82-stage lock file (Intel Xeon, AVX-512), so
-restoring the matrix from the run-cache spent 149 s on 81 rewrites. Here the stages DVC hands
-to `Lockfile.dump_stages` are collected and written with one call per lock file, also
-when the run fails or is interrupted, so every stage that finished is recorded. Nothing else of
-DVC changes: which stages run, the run-cache, the outputs.
+restoring the matrix from the run-cache spent 149 s on 81 rewrites. Here the entries DVC hands
+to `Lockfile.dump_stages` are queued and written
+
+- just before a stage's command starts (a stage script may read dvc.lock: the report's results
+  fingerprint does), so only run-cache restores are batched;
+- at the end of the repro, inside DVC's repository lock, also when a stage failed or the run
+  was interrupted (Ctrl-C); a SIGKILL loses the queued entries of restored stages, which the
+  next repro restores again;
+
+and not at all when no entry changed (a no-op repro's always-run `hardware` stage). SIGINT and
+SIGTERM are held back while the file is written, so it is never left half-written. Nothing else
+of DVC changes: which stages run, the run-cache, the outputs.
 
 Usage: ``python -m aebench.dispatch.dvc_repro [dvc repro arguments]``.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
-@contextmanager
-def lockfile_written_once() -> Iterator[None]:
-    """Within the block, DVC's per-stage dvc.lock updates are queued; on leaving it (also by an
-    exception) each lock file is written once with every queued stage, in the order DVC ran
-    them. Relies on `dvc.dvcfile.Lockfile.dump_stages` (dvc 3.x; the version is pinned)."""
-    from dvc.dvcfile import Lockfile
+class _Queue:
+    """Lock entries DVC asked to write, per lock file, in the order it asked."""
 
-    queued: dict[str, tuple[Lockfile, list]] = {}
-    original = Lockfile.dump_stages
+    def __init__(self, write) -> None:
+        self._write = write  # DVC's own Lockfile.dump_stages
+        self._pending: dict[str, tuple[object, list]] = {}
 
-    def queue(self, stages, **kwargs):
-        if kwargs:  # a call this module does not know how to batch: DVC's own behaviour
-            return original(self, stages, **kwargs)
-        queued.setdefault(self.path, (self, []))[1].extend(stages)
+    def add(self, lockfile, stages: list) -> None:
+        self._pending.setdefault(lockfile.path, (lockfile, []))[1].extend(stages)
 
-    Lockfile.dump_stages = queue
-    try:
-        yield
-    finally:
-        Lockfile.dump_stages = original
-        for lockfile, stages in queued.values():
-            changed = _changed_entries(lockfile, stages)
-            if changed:
-                original(lockfile, changed)
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        held = {signal.SIGINT, signal.SIGTERM}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            for lockfile, stages in pending.values():
+                changed = _changed_entries(lockfile, stages)
+                if changed:
+                    self._write(lockfile, changed)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _changed_entries(lockfile, stages: list) -> list:
-    """The stages whose lock entry differs from the file's. DVC rewrites the file even when
-    nothing changed, as after the always-run `hardware` stage of a no-op repro (1.7 s); a
-    fast, C-parsed read tells when there is nothing to write."""
-    from pathlib import Path
-
+    """The stages whose entry differs from the file's (DVC's own test of a modified entry; DVC
+    then rewrites the file whether or not any is). A C-parsed read takes ~0.2 s."""
     from dvc.stage.serialize import to_lockfile
     from dvc.utils.serialize import parse_yaml
 
     path = Path(lockfile.path)
-    recorded = (parse_yaml(path.read_text(), str(path)) if path.is_file() else {}).get("stages")
-    recorded = recorded or {}
+    data = parse_yaml(path.read_text(), str(path)) if path.is_file() else {}
+    recorded = data.get("stages") or {}
     return [
         stage for stage in stages if to_lockfile(stage) != {stage.name: recorded.get(stage.name)}
     ]
 
 
+@contextmanager
+def lockfile_batched() -> Iterator[None]:
+    """Within the block, DVC's dvc.lock writes are batched as the module docstring says.
+    Patches three names of dvc 3.x (pinned): `Lockfile.dump_stages`, `dvc.stage.run.
+    unlocked_repo` (called just before a stage's command runs, while the repository is still
+    locked) and `dvc.repo.reproduce._reproduce` (the stage loop, inside the lock)."""
+    import dvc.repo.reproduce as reproduce_module
+    import dvc.stage.run as run_module
+    from dvc.dvcfile import Lockfile
+
+    original_dump = Lockfile.dump_stages
+    original_unlocked = run_module.unlocked_repo
+    original_loop = reproduce_module._reproduce
+    queue = _Queue(original_dump)
+
+    def queued_dump(self, stages, **kwargs):
+        if kwargs:  # a call this module does not know how to batch: DVC's own behaviour
+            return original_dump(self, stages, **kwargs)
+        queue.add(self, stages)
+
+    def flushed_before_command(func):
+        queue.flush()
+        return original_unlocked(func)
+
+    def flushed_after_loop(*args, **kwargs):
+        try:
+            return original_loop(*args, **kwargs)
+        finally:
+            queue.flush()
+
+    Lockfile.dump_stages = queued_dump
+    run_module.unlocked_repo = flushed_before_command
+    reproduce_module._reproduce = flushed_after_loop
+    try:
+        yield
+    finally:
+        Lockfile.dump_stages = original_dump
+        run_module.unlocked_repo = original_unlocked
+        reproduce_module._reproduce = original_loop
+        queue.flush()  # normally empty: the loop's own flush ran
+
+
 def main(argv: list[str]) -> int:
     from dvc.cli import main as dvc_main
 
-    with lockfile_written_once():
+    with lockfile_batched():
         return dvc_main(["repro", *argv])
 
 
