@@ -147,6 +147,8 @@ def bench_training(
 
     def textbook() -> float:
         make_deterministic(0, cfg.threads)
+        # as a plain PyTorch program runs: our train_model turns flush-to-zero on for the process
+        torch.set_flush_denormal(False)
         model = build_model(spec, tuple(train.shape[1:])).to(train.device)
         return _seconds(
             lambda: textbook_train(model, train, val, epochs, cfg.batch_size, cfg.lr, 0)

@@ -93,7 +93,13 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--params", default="params.yaml")
     bench.add_argument("--variants", nargs="+", default=["vae", "dae_gaussian", "conv_vae"])
-    bench.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
+    bench.add_argument(
+        "--epochs",
+        type=int,
+        default=40,
+        help="epochs per timed run (default 40: subnormal Adam moments, which flush-to-zero "
+        "removes, slow a plain loop from about epoch 20, so a few epochs miss them)",
+    )
     bench.add_argument("--repeats", type=int, default=3, help="interleaved timed runs per loop")
     bench.add_argument("--out", metavar="FILE", help="write the JSON figures here")
 

@@ -203,6 +203,26 @@ def test_two_workers_match_a_sequential_repro(committed, sequential, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_fresh_clone_of_committed_results_trains_each_model_once(sequential, tmp_path):
+    """A newcomer's clone: dvc.lock committed, DVC cache empty. Each committed train entry names
+    a timing file no new run reproduces, so DVC would rerun the stage wherever that entry is
+    present; the workers and the closing repro must restore from the run-cache instead."""
+    published = Path(shutil.copytree(sequential, tmp_path / "published"))
+    _git(published, "add", "-A")
+    _git(published, "commit", "-qm", "results")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(published), str(clone)], check=True)
+    result = _run(clone, *AEBENCH_RUN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    closing = re.search(r"closing `dvc repro` ran: (.*);", result.stdout).group(1)
+    assert not [stage for stage in closing.split(", ") if TRAIN_OR_EVALUATE.match(stage)]
+    for log in (clone / ".aebench" / "logs").glob("*.log"):
+        ran = re.findall(r"Running stage '([^']+)'", log.read_text())
+        assert set(ran) <= {"hardware", log.stem}, f"{log.name} ran {ran}"
+    assert _result_hashes(clone) == _result_hashes(sequential)
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_stage_still_ends_in_identical_results(committed, sequential, tmp_path):
     root, run = _start_run(committed, tmp_path)
     stage_pid, worker_pid = _wait_for_training(root, run)

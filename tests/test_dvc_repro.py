@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from aebench.dispatch import dvc_repro
-from aebench.dispatch.worker import trim_lockfile
+from aebench.dispatch.lockfile import forget_entries, trim_lockfile
 
 PIPELINE = """\
 stages:
@@ -130,7 +130,7 @@ def test_a_no_op_repro_leaves_the_lock_file_alone(tmp_path):
     assert lock.stat().st_mtime_ns != before  # DVC's own repro does rewrite it
 
 
-def test_the_worker_lock_keeps_only_the_stage_and_what_it_needs(tmp_path):
+def test_the_worker_lock_keeps_only_the_listed_entries(tmp_path):
     lock = {"schema": "2.0", "stages": {name: {"cmd": name} for name in ("a", "b", "c")}}
     trim_lockfile(tmp_path, lock, ["a", "c", "not-in-the-lock"])
     written = yaml.safe_load((tmp_path / "dvc.lock").read_text())
@@ -142,3 +142,41 @@ def test_the_worker_lock_keeps_only_the_stage_and_what_it_needs(tmp_path):
 def test_a_commit_without_a_lock_file_is_left_alone(tmp_path, lock):
     trim_lockfile(tmp_path, lock, ["a"])
     assert not (tmp_path / "dvc.lock").exists()
+
+
+def test_forgotten_entries_are_restored_from_the_run_cache_not_rerun(tmp_path):
+    """A committed dvc.lock whose outputs are not in the cache (a fresh clone's: the train
+    stage's timing file differs on every run) makes DVC rerun a stage although the run-cache
+    holds a result for it; without the entry, DVC restores that result."""
+    root = _repo(tmp_path / "repo", three="date +%N > three.txt")  # new bytes on every run
+    assert _repro(root, "dvc").returncode == 0
+    committed = (root / "dvc.lock").read_text()
+    recorded = yaml.safe_load(committed)["stages"]["three"]["outs"][0]["md5"]
+    rerun = _run_dvc(root, "repro", "-f", "three")  # the run-cache gets a newer result
+    assert rerun.returncode == 0, rerun.stderr
+
+    def fresh_clone_state() -> None:
+        (root / "dvc.lock").write_text(committed)
+        (root / "three.txt").unlink()
+        (root / ".dvc" / "cache" / "files" / "md5" / recorded[:2] / recorded[2:]).unlink(
+            missing_ok=True
+        )
+
+    fresh_clone_state()
+    assert "Running stage 'three'" in _repro(root, "dvc").stdout  # DVC's own behaviour
+    fresh_clone_state()
+    assert forget_entries(root, ["three", "not-a-stage"]) == 1
+    restored = _repro(root, "dvc")
+    assert "Running stage" not in restored.stdout, restored.stdout
+    assert "Stage 'three' is cached" in restored.stdout
+    assert "three" in yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+
+
+def _run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+        capture_output=True,
+        text=True,
+    )

@@ -20,7 +20,8 @@ class Plan:
 
     order: list[str]
     upstream: dict[str, list[str]]  # stage -> the dispatched stages it waits for
-    needs: dict[str, list[str]] = field(default_factory=dict)  # stage -> it and all it depends on
+    # stage -> the lock entries its worker keeps: upstream stages that are not dispatched
+    lock_entries: dict[str, list[str]] = field(default_factory=dict)
     final: list[str] = field(default_factory=list)  # run by the closing `dvc repro`
     local_first: list[str] = field(default_factory=list)  # committed outputs: run in place first
     up_to_date: int = 0
@@ -88,17 +89,16 @@ def plan_stages(root: Path, params_file: str = "params.yaml") -> Plan:
             )
             for stage in order
         }
-        needs = {
+        lock_entries = {
             _address(stage, root): sorted(
-                {_address(stage, root)}
-                | {_address(dep, root) for dep in nx.descendants(graph, stage)}
+                _address(dep, root) for dep in nx.descendants(graph, stage) if dep not in dispatched
             )
             for stage in order
         }
         return Plan(
             order=[_address(stage, root) for stage in order],
             upstream=upstream,
-            needs=needs,
+            lock_entries=lock_entries,
             final=final,
             local_first=local_first,
             up_to_date=len(graph) - len(affected),

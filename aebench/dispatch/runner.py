@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aebench.config import load_params
+from aebench.dispatch.lockfile import forget_entries
 from aebench.dispatch.plan import DispatchError, Plan, plan_stages
 from aebench.dispatch.worker import Job, StageFailed, StageOutcome, reproduce
 from aebench.dispatch.workspace import dvc_cache_dir, remove_worktrees, snapshot
@@ -147,6 +148,7 @@ def _run_matrix(
             remove_worktrees(root)
     final_ran: list[str] = []
     if not failed:
+        forget_entries(root, plan.order)  # else DVC would rerun what the workers ran
         final_ran = _closing_repro(root)
     # a dispatched stage the closing repro had to run again: the workspace differed from the
     # snapshot the workers ran (a file edited during the run, or an ignored file inside a
@@ -171,7 +173,7 @@ def _dispatch(
                 reproduce,
                 stage,
                 job,
-                plan.needs[stage],
+                plan.lock_entries[stage],
                 *upstream,
                 key=f"stage-{stage}-{run_id}",
                 pure=False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import subprocess
@@ -12,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from aebench.dispatch.lockfile import committed_lock, trim_lockfile
 from aebench.dispatch.workspace import create_worktree
 
 # One checkout per worker process: a worker restarted after a crash gets a fresh one.
@@ -75,43 +75,18 @@ def _environment(job: Job, worktree: Path, worker: str) -> dict[str, str]:
     return env
 
 
-@functools.lru_cache(maxsize=2)
-def _committed_lock(root: Path, commit: str) -> dict | None:
-    """The snapshot's dvc.lock, parsed once per worker process (None: the commit has none)."""
-    from dvc.utils.serialize import parse_yaml
-
-    shown = subprocess.run(
-        ["git", "show", f"{commit}:dvc.lock"], cwd=root, capture_output=True, text=True
-    )
-    return parse_yaml(shown.stdout, "dvc.lock") if shown.returncode == 0 else None
-
-
-def trim_lockfile(worktree: Path, lock: dict | None, keep: Collection[str]) -> None:
-    """Write the worktree's dvc.lock with only the entries of ``keep`` (the stage and what it
-    depends on). DVC rewrites the whole lock file after every stage, 1.7 s for the default
-    matrix's 82 entries; the entries of unrelated stages change nothing a `dvc repro STAGE`
-    decides, and this lock file is discarded with the worktree."""
-    if lock is None:
-        return
-    from dvc.utils.serialize import dumps_yaml
-
-    stages = lock.get("stages") or {}
-    trimmed = {**lock, "stages": {name: entry for name, entry in stages.items() if name in keep}}
-    (worktree / "dvc.lock").write_text(dumps_yaml(trimmed))
-
-
 def reproduce(
-    stage: str, job: Job, needs: Collection[str], *upstream: StageOutcome
+    stage: str, job: Job, lock_entries: Collection[str], *upstream: StageOutcome
 ) -> StageOutcome:
     """Reproduce ``stage`` (and restore what it needs from the run-cache) in this worker's
-    checkout. ``needs``: the stage and every stage it depends on, whose dvc.lock entries are
-    kept. ``upstream`` only orders the tasks: Dask starts this one after them."""
+    checkout. ``lock_entries``: the dvc.lock entries it keeps (see ``trim_lockfile``).
+    ``upstream`` only orders the tasks: Dask starts this one after them."""
     worker = _worker_name()
     worktree = _WORKTREES.get(os.getpid())
     if worktree is None or not worktree.is_dir():
         worktree = create_worktree(job.root, job.commit, f"{worker}-{os.getpid()}", job.cache_dir)
         _WORKTREES[os.getpid()] = worktree
-    trim_lockfile(worktree, _committed_lock(job.root, job.commit), needs)
+    trim_lockfile(worktree, committed_lock(job.root, job.commit), lock_entries)
     log_path = job.root / ".aebench" / "logs" / f"{stage.replace('/', '_')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
