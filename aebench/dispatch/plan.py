@@ -83,18 +83,12 @@ def plan_stages(root: Path, params_file: str = "params.yaml") -> Plan:
             else:
                 final.append(_address(stage, root))
         dispatched = set(order)
-        upstream = {
-            _address(stage, root): sorted(
-                _address(dep, root) for dep in nx.descendants(graph, stage) if dep in dispatched
-            )
-            for stage in order
-        }
-        lock_entries = {
-            _address(stage, root): sorted(
-                _address(dep, root) for dep in nx.descendants(graph, stage) if dep not in dispatched
-            )
-            for stage in order
-        }
+        upstream, lock_entries = {}, {}
+        for stage in order:  # its dependencies: dispatched ones to wait for, the rest to keep
+            deps = nx.descendants(graph, stage)
+            name = _address(stage, root)
+            upstream[name] = sorted(_address(dep, root) for dep in deps if dep in dispatched)
+            lock_entries[name] = sorted(_address(dep, root) for dep in deps - dispatched)
         return Plan(
             order=[_address(stage, root) for stage in order],
             upstream=upstream,
