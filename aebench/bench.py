@@ -251,6 +251,7 @@ def run_bench(
     ]
     return {
         "device": device_name(device) if device.type == "cuda" else cpu_model(),
+        "device_type": device.type,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": params.train.threads,
         "torch": torch.__version__,
@@ -267,9 +268,12 @@ def run_bench(
 
 def markdown_table(result: dict[str, Any]) -> str:
     """The README's table for one benchmark run."""
+    # on a GPU the CPU's kernel path and torch's thread count do not bear on the figures
+    on_gpu = result.get("device_type") == "cuda"
+    where = "CUDA" if on_gpu else f"{result['cpu_capability']}, {result['threads']} threads"
     lines = [
-        f"{result['device']} ({result['cpu_capability']}, {result['threads']} threads, "
-        f"torch {result['torch']}; matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s)",
+        f"{result['device']} ({where}, torch {result['torch']}; "
+        f"matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s)",
         "",
         "| variant | ours (samples/s) | textbook (samples/s) | ratio | share of matmul peak "
         "| bf16 speed-up |",
@@ -280,7 +284,7 @@ def markdown_table(result: dict[str, Any]) -> str:
         lines.append(
             f"| {row['variant']} | {row['ours_samples_per_s']:,.0f} | "
             f"{row['textbook_samples_per_s']:,.0f} | {row['ratio']:.2f}× | "
-            f"{row['share_of_peak']:.0%} | {bf16} |"
+            f"{row['share_of_peak']:.1%} | {bf16} |"
         )
     evaluation = result["evaluation_seconds"]
     phases = sorted({phase for seconds in evaluation.values() for phase in seconds})

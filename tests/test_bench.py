@@ -2,6 +2,8 @@
 `aebench bench`, never asserted)."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,3 +53,13 @@ def test_bench_runs_end_to_end_and_renders_its_table(raw_params):
     )
     table = markdown_table(result)
     assert "| ae |" in table and f"{row['ratio']:.2f}×" in table
+
+
+def test_a_gpu_run_is_headed_by_the_gpu_not_the_cpu_settings():
+    """On a GPU the CPU kernel path and thread count do not bear on the figures (bench/*.json
+    committed from an H200 would otherwise read 'AVX512, 1 threads')."""
+    committed = json.loads((Path(__file__).parents[1] / "bench" / "nvidia-h200.json").read_text())
+    header = markdown_table(committed).splitlines()[0]
+    assert header.startswith("NVIDIA H200 (CUDA, torch ") and "threads" not in header
+    cpu = {**committed, "device": "Some CPU", "device_type": "cpu"}
+    assert markdown_table(cpu).startswith("Some CPU (AVX512, 1 threads, torch ")
