@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 
@@ -42,6 +43,17 @@ def make_deterministic(seed: int, threads: int | None = None) -> None:
         threadpool_limits(threads)
     # Required by cuBLAS for deterministic matmuls; harmless on CPU.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_kernels()
     torch.backends.cudnn.benchmark = False
     torch.manual_seed(seed)
+
+
+def deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
+    ``torch._inductor``, which it loads only to set the compiler's own flag: that import took
+    1.0 s of every stage's start-up here (81 stages a default run). aebench compiles nothing; if
+    the compiler is loaded already, its flag is set as torch would set it."""
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    compiler_config = sys.modules.get("torch._inductor.config")
+    if compiler_config is not None:
+        compiler_config.deterministic = True
