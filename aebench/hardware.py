@@ -12,6 +12,7 @@ worker reproduces, and importing torch costs seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -85,3 +86,9 @@ def hardware_class(device: str, threads: int) -> dict[str, str | int]:
         "cpu_capability": cpu_capability(flags, os.environ.get("ATEN_CPU_CAPABILITY")),
         "threads": threads,
     }
+
+
+def record_text(device: str, threads: int) -> str:
+    """The exact bytes of ``hardware.json`` on this machine: the stage writes them, and
+    ``aebench run``'s repro compares them to skip the stage when nothing would change."""
+    return json.dumps(hardware_class(device, threads), indent=2, sort_keys=True) + "\n"

@@ -1,11 +1,10 @@
 """DVC stage hardware: record the hardware class the training and evaluation stages depend on."""
 
 import argparse
-import json
 from pathlib import Path
 
 from aebench.config import load_params
-from aebench.hardware import hardware_class
+from aebench.hardware import record_text
 from aebench.io import write_text
 from aebench.stage import run_stage
 
@@ -15,9 +14,9 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     params = load_params(args.params)
-    record = hardware_class(params.train.device, params.train.threads)
-    write_text(Path("hardware.json"), json.dumps(record, indent=2, sort_keys=True) + "\n")
-    print(f"hardware: {record}")
+    record = record_text(params.train.device, params.train.threads)
+    write_text(Path("hardware.json"), record)
+    print(f"hardware: {' '.join(record.split())}")
 
 
 if __name__ == "__main__":

@@ -180,3 +180,36 @@ def _run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
     )
+
+
+PROJECT = Path(__file__).resolve().parents[1]
+HARDWARE = f"""\
+  hardware:
+    cmd: {sys.executable} {PROJECT / "pipeline" / "hardware.py"}
+    always_changed: true
+    outs:
+      - hardware.json:
+          cache: false
+"""
+
+
+def test_a_current_hardware_record_is_not_rewritten_and_any_other_is(tmp_path):
+    """The always-changed `hardware` stage runs once; then, while hardware.json holds what this
+    machine would write, the batched repro skips it (plain DVC runs it every time). A record
+    from other hardware (here: edited to claim AVX2) runs it again and is corrected."""
+    root = _repo(tmp_path / "repo", extra=HARDWARE)
+    (root / "params.yaml").write_text((PROJECT / "params.yaml").read_text())
+    record = root / "hardware.json"
+
+    first = _repro(root, "aebench.dispatch.dvc_repro")
+    assert first.returncode == 0 and "Running stage 'hardware'" in first.stdout, first.stderr
+    written = record.read_text()
+    assert dvc_repro.hardware_record_is_current(root)
+    again = _repro(root, "aebench.dispatch.dvc_repro")
+    assert again.returncode == 0 and "Running stage" not in again.stdout
+
+    record.write_text(written.replace('"cpu_capability": "', '"cpu_capability": "AVX2-'))
+    assert not dvc_repro.hardware_record_is_current(root)
+    corrected = _repro(root, "aebench.dispatch.dvc_repro")
+    assert "Running stage 'hardware'" in corrected.stdout and record.read_text() == written
+    assert "Running stage 'hardware'" in _repro(root, "dvc").stdout  # DVC's own behaviour
