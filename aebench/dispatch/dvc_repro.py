@@ -130,9 +130,9 @@ def hardware_record_is_current(root: Path = Path()) -> bool:
 def hardware_record_trusted() -> Iterator[None]:
     """Within the block, DVC checks the ``hardware`` stage's deps and outputs like any other
     stage's instead of running it on every repro, when its record is current. Running it costs
-    a process start plus DVC's bookkeeping (0.6 s) before every stage a worker reproduces, and it
-    is what keeps a no-op repro above `dvc status`. A record from other hardware, an edited
-    ``hardware.json``, changed params or code, or ``--force`` still run it. Patches
+    a process start plus DVC's bookkeeping (0.45 s of a no-op repro here) before every stage a
+    worker reproduces. A record from other hardware, an edited ``hardware.json``, changed params
+    or code, or ``--force`` still run it. Patches
     ``Stage.changed_deps`` of dvc 3.x (pinned)."""
     from dvc.stage import Stage
 
