@@ -45,10 +45,11 @@ def _repo(root: Path, three: str = "cat two.txt > three.txt", extra: str = "") -
     return root
 
 
-def _repro(root: Path, module: str) -> subprocess.CompletedProcess:
+def _repro(root: Path, module: str, *repro_args: str) -> subprocess.CompletedProcess:
+    """`dvc repro` (module "dvc") or the batched one, with ``repro_args``."""
     args = [sys.executable, "-m", module] + (["repro"] if module == "dvc" else [])
     return subprocess.run(
-        args,
+        [*args, *repro_args],
         cwd=root,
         env={**os.environ, "DVC_NO_ANALYTICS": "1"},
         capture_output=True,
@@ -152,7 +153,7 @@ def test_forgotten_entries_are_restored_from_the_run_cache_not_rerun(tmp_path):
     assert _repro(root, "dvc").returncode == 0
     committed = (root / "dvc.lock").read_text()
     recorded = yaml.safe_load(committed)["stages"]["three"]["outs"][0]["md5"]
-    rerun = _run_dvc(root, "repro", "-f", "three")  # the run-cache gets a newer result
+    rerun = _repro(root, "dvc", "-f", "three")  # the run-cache gets a newer result
     assert rerun.returncode == 0, rerun.stderr
 
     def fresh_clone_state() -> None:
@@ -170,16 +171,6 @@ def test_forgotten_entries_are_restored_from_the_run_cache_not_rerun(tmp_path):
     assert "Running stage" not in restored.stdout, restored.stdout
     assert "Stage 'three' is cached" in restored.stdout
     assert "three" in yaml.safe_load((root / "dvc.lock").read_text())["stages"]
-
-
-def _run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=root,
-        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
-        capture_output=True,
-        text=True,
-    )
 
 
 PROJECT = Path(__file__).resolve().parents[1]
