@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,27 @@ DATASET_SIDES = {
     "cifar10": 32,
 }
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
-FAMILIES = ("ae", "dae", "vae", "dvae")
+FAMILIES = ("ae", "dae", "vae", "dvae", "iwae", "wae", "rae", "cae", "sae")
 DENOISING_FAMILIES = ("dae", "dvae")
-VARIATIONAL_FAMILIES = ("vae", "dvae")
+# An encoder posterior q(z | x): trained on a likelihood bound, scored by importance-sampled NLL.
+VARIATIONAL_FAMILIES = ("vae", "dvae", "iwae")
+# A prior p(z) the training objective matches the codes to, so decoding prior draws makes sense.
+PRIOR_FAMILIES = ("vae", "dvae", "iwae", "wae")
+BETA_FAMILIES = ("vae", "dvae")  # a weight on the closed-form KL term
+# Each family's own hyperparameters (variant keys) and their defaults. Only that family's variants
+# may set them, so a key that would silently do nothing is refused.
+FAMILY_PARAMS: dict[str, dict[str, float | int]] = {
+    "iwae": {"iw_samples": 5},  # K of the training bound (Burda et al. 2015 used 5 and 50)
+    "wae": {"mmd_weight": 10.0},  # lambda (Tolstikhin et al. 2018 used 10 on MNIST)
+    "rae": {"code_penalty": 1.0, "decoder_decay": 1e-3},  # beta and lambda (Ghosh et al. 2020)
+    "cae": {"contraction_weight": 0.1},  # lambda on ||J||_F^2 (Rifai et al. 2011)
+    "sae": {"sparsity_target": 0.05, "sparsity_weight": 1.0},  # rho and its KL weight
+}
+INTEGER_FAMILY_PARAMS = ("iw_samples",)
+# What a deterministic code passes through last; variational codes are always linear (mean and
+# log-variance). The sparse AE's penalty is a KL towards a firing rate, so its units are sigmoid.
+CODE_ACTIVATIONS = ("linear", "relu", "sigmoid")
+DEFAULT_CODE_ACTIVATION = {"cae": "sigmoid", "sae": "sigmoid"}
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
@@ -36,7 +54,7 @@ PRECISIONS = ("fp32", "bf16")
 SAMPLERS = ("prior", "gmm", "chain")
 # Which families each sampler applies to (DESIGN.md: samplers).
 SAMPLER_FAMILIES = {
-    "prior": VARIATIONAL_FAMILIES,
+    "prior": PRIOR_FAMILIES,
     "gmm": FAMILIES,
     "chain": DENOISING_FAMILIES,
 }
@@ -74,6 +92,24 @@ class VariantSpec:
     obs_std: float = 0.1
     noise: NoiseSpec | None = None
     binarize: str = "none"
+    code_activation: str = "linear"
+    decoder_hidden: tuple[int, ...] | None = None  # None: the encoder's widths, reversed
+    # the family's own hyperparameters (FAMILY_PARAMS), as sorted (key, value) pairs
+    family_params: tuple[tuple[str, float | int], ...] = ()
+    # per-variant training overrides (None: train.batch_size / train.max_epochs)
+    batch_size: int | None = None
+    max_epochs: int | None = None
+
+    def param(self, key: str) -> float | int:
+        """One of the family's own hyperparameters (FAMILY_PARAMS), default filled in."""
+        return dict(self.family_params)[key]
+
+    @property
+    def decoder_widths(self) -> tuple[int, ...]:
+        """Hidden widths of the decoder, code side first."""
+        if self.decoder_hidden is not None:
+            return self.decoder_hidden
+        return tuple(reversed(self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so a checkpoint holding it loads with ``weights_only=True``."""
@@ -83,13 +119,22 @@ class VariantSpec:
             "arch": self.arch,
             "latent_dim": self.latent_dim,
             "hidden": list(self.hidden),
-            "beta": self.beta,
             "likelihood": self.likelihood,
             "obs_std": self.obs_std,
             "binarize": self.binarize,
         }
+        if self.family in BETA_FAMILIES:
+            out["beta"] = self.beta
         if self.noise is not None:
             out["noise"] = {"kind": self.noise.kind, "level": self.noise.level}
+        if self.family not in VARIATIONAL_FAMILIES:
+            out["code_activation"] = self.code_activation
+        if self.decoder_hidden is not None:
+            out["decoder_hidden"] = list(self.decoder_hidden)
+        out.update(self.family_params)
+        overrides = {"batch_size": self.batch_size, "max_epochs": self.max_epochs}
+        if any(value is not None for value in overrides.values()):
+            out["train"] = {k: v for k, v in overrides.items() if v is not None}
         return out
 
 
@@ -184,6 +229,15 @@ class Params:
                 f"variant {name!r} is not defined in 'variants'; defined: {_names(self.variants)}"
             )
         return self.variants[name]
+
+    def train_for(self, name: str) -> TrainConfig:
+        """``train`` with the variant's own overrides (batch size, epoch cap) applied."""
+        spec = self.variant(name)
+        return replace(
+            self.train,
+            batch_size=spec.batch_size or self.train.batch_size,
+            max_epochs=spec.max_epochs or self.train.max_epochs,
+        )
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -394,7 +448,12 @@ _VARIANT_KEYS = (
     "obs_std",
     "noise",
     "binarize",
+    "code_activation",
+    "decoder_hidden",
+    "train",
+    *sorted({key for params in FAMILY_PARAMS.values() for key in params}),
 )
+VARIANT_TRAIN_KEYS = ("batch_size", "max_epochs")
 
 
 def _check_conv_fits(spec: VariantSpec, datasets: list[str]) -> None:
@@ -431,17 +490,19 @@ def _parse_variant(name: str, raw: Any) -> VariantSpec:
     _check_keys(node, where, required=("family",), optional=_VARIANT_KEYS)
     family = _choice(node, f"{where}.family", FAMILIES, None)
     arch = _choice(node, f"{where}.arch", ARCHS, "mlp")
-    hidden = node.get("hidden", list(DEFAULT_HIDDEN[arch]))
-    if (
-        not isinstance(hidden, list)
-        or not hidden
-        or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
-    ):
-        raise ParamsError(f"{where}.hidden: {hidden!r} is not allowed; a list of integers > 0")
-    if family not in VARIATIONAL_FAMILIES and "beta" in node:
+    hidden = _widths(node, f"{where}.hidden", list(DEFAULT_HIDDEN[arch]), arch)
+    decoder_hidden = None
+    if "decoder_hidden" in node:
+        if arch != "mlp":
+            raise ParamsError(
+                f"{where}.decoder_hidden: only arch 'mlp' has a decoder of its own widths; "
+                "a conv decoder mirrors hidden"
+            )
+        decoder_hidden = tuple(_widths(node, f"{where}.decoder_hidden", None, arch))
+    if family not in BETA_FAMILIES and "beta" in node:
         raise ParamsError(
-            f"{where}.beta: only the variational families ({', '.join(VARIATIONAL_FAMILIES)}) "
-            f"have a KL weight; family {family!r} does not"
+            f"{where}.beta: only {', '.join(BETA_FAMILIES)} have a KL weight; family {family!r} "
+            "does not"
         )
     noise = None
     if family in DENOISING_FAMILIES:
@@ -463,6 +524,8 @@ def _parse_variant(name: str, raw: Any) -> VariantSpec:
             f"{where}.binarize: 'dynamic' binarisation needs likelihood 'bernoulli', "
             f"not {likelihood!r}"
         )
+    train = _mapping(node.get("train", {}), f"{where}.train")
+    _check_keys(train, f"{where}.train", optional=VARIANT_TRAIN_KEYS)
     return VariantSpec(
         name=name,
         family=family,
@@ -474,15 +537,72 @@ def _parse_variant(name: str, raw: Any) -> VariantSpec:
         obs_std=_positive_float(node, f"{where}.obs_std", 0.1),
         noise=noise,
         binarize=binarize,
+        code_activation=_code_activation(node, where, family),
+        decoder_hidden=decoder_hidden,
+        family_params=_family_params(node, where, family),
+        batch_size=_optional_int(train, f"{where}.train.batch_size", minimum=1),
+        max_epochs=_optional_int(train, f"{where}.train.max_epochs", minimum=1),
     )
+
+
+def _widths(node: dict, key: str, default: list | None, arch: str) -> list[int]:
+    """Layer widths: integers > 0; an MLP may have none (one linear map), a conv body may not."""
+    widths = node.get(key.rsplit(".", 1)[-1], default)
+    if (
+        not isinstance(widths, list)
+        or (arch == "conv" and not widths)
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
+    ):
+        allowed = "a non-empty list" if arch == "conv" else "a list (empty: no hidden layer)"
+        raise ParamsError(f"{key}: {widths!r} is not allowed; {allowed} of integers > 0")
+    return widths
+
+
+def _code_activation(node: dict, where: str, family: str) -> str:
+    default = DEFAULT_CODE_ACTIVATION.get(family, "linear")
+    if family in VARIATIONAL_FAMILIES:
+        if node.get("code_activation", "linear") != "linear":
+            raise ParamsError(
+                f"{where}.code_activation: family {family!r} encodes a Gaussian mean and "
+                "log-variance, which stay linear; allowed: linear"
+            )
+        return "linear"
+    activation = _choice(node, f"{where}.code_activation", CODE_ACTIVATIONS, default)
+    if family == "sae" and activation != "sigmoid":
+        raise ParamsError(
+            f"{where}.code_activation: the sparse AE's penalty is a KL towards a firing rate, "
+            "so its code units must be sigmoid; allowed: sigmoid"
+        )
+    return activation
+
+
+def _family_params(node: dict, where: str, family: str) -> tuple[tuple[str, float | int], ...]:
+    """The family's own hyperparameters, defaults filled in; another family's keys are refused."""
+    own = FAMILY_PARAMS.get(family, {})
+    for other, keys in FAMILY_PARAMS.items():
+        for key in keys:
+            if key in node and key not in own:
+                raise ParamsError(
+                    f"{where}.{key}: a hyperparameter of family {other!r}, not of {family!r}"
+                    + (f"; {family!r} takes: {', '.join(own)}" if own else "")
+                )
+    values: dict[str, float | int] = {}
+    for key, default in own.items():
+        if key in INTEGER_FAMILY_PARAMS:
+            values[key] = _int(node, f"{where}.{key}", default, minimum=1)
+        elif key == "sparsity_target":
+            values[key] = _fraction(node, f"{where}.{key}", default)
+        else:
+            values[key] = _non_negative_float(node, f"{where}.{key}", default)
+    return tuple(sorted(values.items()))
 
 
 def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
     """Rebuild a VariantSpec from :meth:`VariantSpec.to_dict` (as stored in a checkpoint)."""
     fields = dict(raw)
     name = fields.pop("name")
-    if fields["family"] not in VARIATIONAL_FAMILIES:
-        fields.pop("beta", None)
+    if fields["family"] not in BETA_FAMILIES:
+        fields.pop("beta", None)  # checkpoints written before BETA_FAMILIES held it for all
     return _parse_variant(name, fields)
 
 
@@ -587,6 +707,13 @@ def _int(node: dict, key: str, default: int | None, minimum: int) -> int:
     if value < minimum:
         raise ParamsError(f"{key}: {value} is not allowed; expected an integer >= {minimum}")
     return value
+
+
+def _optional_int(node: dict, key: str, minimum: int) -> int | None:
+    """An integer setting that may be absent (None: the caller's default applies)."""
+    if key.rsplit(".", 1)[-1] not in node:
+        return None
+    return _int(node, key, None, minimum)
 
 
 def _nonempty_list(node: dict, key: str) -> list:

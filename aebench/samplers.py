@@ -1,6 +1,7 @@
 """Ways to draw new images from a trained model (DESIGN.md: samplers).
 
-- ``prior``: z ~ N(0, I) through the decoder (variational families only);
+- ``prior``: z ~ N(0, I) through the decoder (the families trained towards that prior: VAE,
+  DVAE, IWAE and WAE);
 - ``gmm``: a Gaussian mixture fitted on the training codes, sampled and decoded — "ex-post density
   estimation" (Ghosh et al. 2020), which gives every family, deterministic ones included, a
   generative model;
@@ -41,7 +42,7 @@ def applicable_samplers(family: str, requested: tuple[str, ...]) -> tuple[str, .
 
 
 @torch.no_grad()
-def sample_prior(model: VariationalAutoencoder, n: int, seed: int) -> torch.Tensor:
+def sample_prior(model: Autoencoder, n: int, seed: int) -> torch.Tensor:
     device = next(model.parameters()).device
     z = torch.randn((n, model.spec.latent_dim), generator=torch.Generator().manual_seed(seed))
     return torch.sigmoid(model.decode(z.to(device)))

@@ -89,7 +89,9 @@ def batch_objective(
     """The training objective's terms averaged over ``images``, without gradients."""
     model.eval()
     sums: dict[str, torch.Tensor] = {}
-    with torch.inference_mode():
+    # no_grad, not inference_mode: the contractive AE's objective differentiates its encoder
+    # with respect to the input even here, which inference mode forbids
+    with torch.no_grad():
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             for name, value in model.loss_terms(batch, generator).items():

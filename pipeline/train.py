@@ -25,14 +25,16 @@ def main() -> None:
     data_dir = Path("data") / args.dataset
     train_images = to_float(load_split(data_dir, "train")[0], device)
     val_images = to_float(load_split(data_dir, "val")[0], device)
-    model, result = train_model(spec, train_images, val_images, params.train, args.seed)
+    cfg = params.train_for(args.variant)  # the variant may set its own batch size and epoch cap
+    model, result = train_model(spec, train_images, val_images, cfg, args.seed)
     info = {
         "dataset": args.dataset,
         "variant": args.variant,
         "seed": args.seed,
         "parameters": count_parameters(model),
         **result.convergence.as_dict(),
-        "max_epochs": params.train.max_epochs,
+        "max_epochs": cfg.max_epochs,
+        "batch_size": cfg.batch_size,
         "threads": params.train.threads,
         "precision": params.train.precision,
         "device": result.device,

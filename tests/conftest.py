@@ -15,6 +15,11 @@ MINIMAL_PARAMS = {
         "dae": {"family": "dae", "latent_dim": 4, "noise": {"kind": "masking", "level": 0.25}},
         "vae": {"family": "vae", "latent_dim": 4, "beta": 1.0},
         "dvae": {"family": "dvae", "latent_dim": 4, "noise": {"kind": "gaussian", "level": 0.3}},
+        "iwae": {"family": "iwae", "latent_dim": 4, "iw_samples": 3},
+        "wae": {"family": "wae", "latent_dim": 4},
+        "rae": {"family": "rae", "latent_dim": 4},
+        "cae": {"family": "cae", "latent_dim": 4},
+        "sae": {"family": "sae", "latent_dim": 6},
     },
 }
 

@@ -19,8 +19,9 @@ def test_repository_params_are_valid():
 
 
 def test_variant_round_trips_through_checkpoint_dict(raw_params):
-    for spec in parse_params(raw_params).variants.values():
-        assert variant_from_dict(spec.to_dict()) == spec
+    for params in (parse_params(raw_params), load_params("params.yaml")):
+        for spec in params.variants.values():
+            assert variant_from_dict(spec.to_dict()) == spec
 
 
 def _set(raw, dotted, value):
@@ -90,7 +91,7 @@ def _set(raw, dotted, value):
         (
             "run.variants",
             ["ae", "missing"],
-            r"run\.variants: 'missing' is not defined under 'variants'; defined: ae, dae",
+            r"run\.variants: 'missing' is not defined under 'variants'; defined: ae, cae, dae",
         ),
         (
             "variants.ae.likelihood",
@@ -100,7 +101,29 @@ def _set(raw, dotted, value):
         ("train.device", "tpu", r"train\.device: 'tpu' is not allowed; allowed: auto, cpu, cuda"),
         ("run.seeds", [], r"run\.seeds: expected a non-empty list"),
         ("variants.ae.latnet_dim", 3, r"variants\.ae: unknown key 'latnet_dim'; allowed: family"),
-        ("variants.ae.beta", 2.0, r"variants\.ae\.beta: only the variational families"),
+        ("variants.ae.beta", 2.0, r"variants\.ae\.beta: only vae, dvae have a KL weight"),
+        ("variants.iwae.beta", 2.0, r"variants\.iwae\.beta: only vae, dvae have a KL weight"),
+        ("variants.iwae.iw_samples", 0, r"variants\.iwae\.iw_samples: 0 is not allowed"),
+        (
+            "variants.vae.mmd_weight",
+            1.0,
+            r"variants\.vae\.mmd_weight: a hyperparameter of family 'wae', not of 'vae'",
+        ),
+        (
+            "variants.rae.iw_samples",
+            2,
+            r"iw_samples: a hyperparameter of family 'iwae', not of 'rae'; 'rae' takes: "
+            r"code_penalty, decoder_decay",
+        ),
+        ("variants.sae.sparsity_target", 1.0, r"sparsity_target: 1.0 is not allowed"),
+        ("variants.cae.contraction_weight", -1, r"contraction_weight: -1.0 is not allowed"),
+        ("variants.sae.code_activation", "relu", r"sae.code_activation: .* allowed: sigmoid"),
+        ("variants.vae.code_activation", "relu", r"vae.code_activation: .* allowed: linear"),
+        ("variants.ae.code_activation", "tanh", r"allowed: linear, relu, sigmoid"),
+        ("variants.ae.hidden", [0], r"variants\.ae\.hidden: \[0\] is not allowed"),
+        ("variants.ae.decoder_hidden", "wide", r"variants\.ae\.decoder_hidden: 'wide' is not"),
+        ("variants.ae.train", {"lr": 0.1}, r"variants\.ae\.train: unknown key 'lr'; allowed:"),
+        ("variants.ae.train", {"batch_size": 0}, r"variants\.ae\.train\.batch_size: 0 is not"),
     ],
 )
 def test_bad_param_is_named_with_what_is_allowed(raw_params, key, value, expected):
@@ -169,3 +192,23 @@ def test_yaml_nan_is_refused_with_the_key_named(tmp_path, raw_params):
     path.write_text(yaml.safe_dump(raw_params).replace("lr: 0.001", "lr: .nan"))
     with pytest.raises(ParamsError, match=r"params\.yaml: train\.lr: nan is not allowed"):
         load_params(path)
+
+
+def test_conv_needs_hidden_layers_and_mirrors_its_decoder(raw_params):
+    raw_params["variants"]["ae"].update(arch="conv", hidden=[])
+    with pytest.raises(ParamsError, match=r"ae\.hidden: \[\] is not allowed; a non-empty"):
+        parse_params(raw_params)
+    raw_params["variants"]["ae"].update(hidden=[8], decoder_hidden=[8])
+    with pytest.raises(ParamsError, match=r"decoder_hidden: only arch 'mlp'"):
+        parse_params(raw_params)
+
+
+def test_family_defaults_and_variant_training_overrides(raw_params):
+    raw_params["variants"]["ae"]["train"] = {"batch_size": 256, "max_epochs": 7}
+    params = parse_params(raw_params)
+    assert params.variant("rae").param("decoder_decay") == 1e-3
+    assert params.variant("cae").code_activation == "sigmoid"
+    assert params.variant("ae").code_activation == "linear"
+    own = params.train_for("ae")
+    assert (own.batch_size, own.max_epochs, own.lr) == (256, 7, params.train.lr)
+    assert params.train_for("vae") == params.train

@@ -10,7 +10,7 @@ from aebench.models.vae import gaussian_kl
 from aebench.samplers import sample_prior
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
-FAMILIES = ["ae", "dae", "vae", "dvae"]
+FAMILIES = ["ae", "dae", "vae", "dvae", "iwae", "wae", "rae", "cae", "sae"]
 
 
 def _spec(raw_params, family, arch, likelihood="bernoulli"):
@@ -39,7 +39,7 @@ def test_shapes_for_every_family_arch_and_image(raw_params, family, arch, shape)
     assert terms["loss"].shape == ()
     assert torch.isfinite(terms["loss"])
     assert ("kl" in terms) == (family in ("vae", "dvae"))
-    if family in ("vae", "dvae"):
+    if family in ("vae", "dvae", "iwae", "wae"):
         assert sample_prior(model, 3, seed=0).shape == (3, *shape)
 
 

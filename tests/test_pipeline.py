@@ -124,6 +124,31 @@ def test_dvc_repro_on_a_tiny_configuration(tmp_path):
     assert "digits.vae.recon_mse.mean" in shown.stdout
 
 
+@pytest.mark.slow
+def test_every_further_family_trains_evaluates_and_reports(tmp_path):
+    further = ["iwae", "wae", "rae", "cae", "sae", "article_vae", "article_dae"]
+    root = _copy_repo(
+        tmp_path / "repo", {"datasets": ["digits"], "variants": further, "seeds": [0]}, epochs=2
+    )
+    result = _dvc(root, "repro")
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    for variant in further:
+        assert 0 < metrics[f"digits.{variant}.recon_mse.mean"] < 0.25, variant
+        assert f"digits.{variant}.sample_gmm_fd.mean" in metrics
+        has_prior = f"digits.{variant}.sample_prior_fd.mean" in metrics
+        assert has_prior == (variant in ("iwae", "wae", "article_vae")), variant
+    assert metrics["digits.iwae.nll_iw.mean"] <= metrics["digits.iwae.neg_elbo.mean"]
+    assert "digits.article_vae.gaussian_nll_iw.mean" in metrics  # the article's MSE, made a density
+    assert "digits.rae.nll_iw.mean" not in metrics  # no posterior, no likelihood bound
+    history = (root / "history/digits/cae/0.csv").read_text().splitlines()[0]
+    assert "val_contraction" in history
+    trained = json.loads((root / "models/digits/article_dae/0/train.json").read_text())
+    assert trained["batch_size"] == 256  # the listing's batch, set on the variant
+    report = (root / "reports" / "README.md").read_text()
+    assert all(f"| {variant} |" in report for variant in further)
+
+
 @pytest.mark.parametrize(
     ("stage", "args"),
     [

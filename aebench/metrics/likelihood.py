@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from aebench.models.vae import gaussian_kl
-
 DEFAULT_CHUNK_ROWS = 4096
 """Most decoder rows (image × sample pairs) evaluated at once. For a 28 × 28 MLP decoder with
 hidden (512, 256) a chunk holds a few tensors of 4096 × 784 float32 (~13 MB each): the measured
@@ -37,6 +35,12 @@ of a 10k-image test split makes 2,500 rounds of small kernel launches, which on 
 in launch overhead than in arithmetic; 65,536 rows (65 images a chunk) make 16 times fewer. The
 28 × 28 MLP decoder's tensors are then ~200 MB each (an estimate of 1-2 GB at the peak; not
 measured on a GPU)."""
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) in nats, closed form, per row; shape N."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
 
 LogLikelihoodFn = Callable[[Tensor], Tensor]
 """log p(x | z) in nats per image: codes k × n × D -> k × n, for the n images being scored."""

@@ -10,14 +10,24 @@ import torch
 from aebench.config import FAMILIES, VariantSpec, variant_from_dict
 from aebench.io import save_torch
 from aebench.models.ae import Autoencoder
+from aebench.models.cae import ContractiveAutoencoder
+from aebench.models.iwae import ImportanceWeightedAutoencoder
 from aebench.models.nets import ImageShape
+from aebench.models.rae import RegularizedAutoencoder
+from aebench.models.sae import SparseAutoencoder
 from aebench.models.vae import VariationalAutoencoder
+from aebench.models.wae import WassersteinAutoencoder
 
 FAMILY_CLASSES: dict[str, type[Autoencoder]] = {
     "ae": Autoencoder,
     "dae": Autoencoder,  # corrupts its encoder input: the variant has a noise spec
     "vae": VariationalAutoencoder,
     "dvae": VariationalAutoencoder,
+    "iwae": ImportanceWeightedAutoencoder,
+    "wae": WassersteinAutoencoder,
+    "rae": RegularizedAutoencoder,
+    "cae": ContractiveAutoencoder,
+    "sae": SparseAutoencoder,
 }
 assert tuple(FAMILY_CLASSES) == FAMILIES
 

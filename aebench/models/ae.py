@@ -26,8 +26,11 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.spec = spec
         self.image_shape = tuple(image_shape)
-        self.encoder = build_encoder(spec.arch, self.image_shape, spec.hidden, self.code_width())
-        self.decoder = build_decoder(spec.arch, self.image_shape, spec.hidden, spec.latent_dim)
+        self.encoder = build_encoder(
+            spec.arch, self.image_shape, spec.hidden, self.code_width(), spec.code_activation
+        )
+        decoder_hidden = spec.decoder_widths if spec.arch == "mlp" else spec.hidden
+        self.decoder = build_decoder(spec.arch, self.image_shape, decoder_hidden, spec.latent_dim)
 
     def code_width(self) -> int:
         return self.spec.latent_dim

@@ -14,8 +14,24 @@ from torch import nn
 ImageShape = tuple[int, int, int]
 
 
-def build_encoder(arch: str, shape: ImageShape, hidden: tuple[int, ...], out_features: int):
-    """Image (N×C×H×W) -> N×out_features."""
+CODE_ACTIVATION_LAYERS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+
+
+def build_encoder(
+    arch: str,
+    shape: ImageShape,
+    hidden: tuple[int, ...],
+    out_features: int,
+    code_activation: str = "linear",
+):
+    """Image (N×C×H×W) -> N×out_features, through ``code_activation`` (linear: none)."""
+    body = _encoder_body(arch, shape, hidden, out_features)
+    if code_activation == "linear":
+        return body
+    return nn.Sequential(*body, CODE_ACTIVATION_LAYERS[code_activation]())
+
+
+def _encoder_body(arch: str, shape: ImageShape, hidden: tuple[int, ...], out_features: int):
     if arch == "mlp":
         widths = [math.prod(shape), *hidden]
         layers: list[nn.Module] = [nn.Flatten()]
@@ -36,9 +52,10 @@ def build_encoder(arch: str, shape: ImageShape, hidden: tuple[int, ...], out_fea
 
 
 def build_decoder(arch: str, shape: ImageShape, hidden: tuple[int, ...], latent_dim: int):
-    """Code (N×latent_dim) -> logits N×C×H×W."""
+    """Code (N×latent_dim) -> logits N×C×H×W. ``hidden``: the MLP's widths from the code side
+    (empty: one linear map); a conv decoder mirrors the encoder's channels ``hidden``."""
     if arch == "mlp":
-        widths = [latent_dim, *reversed(hidden)]
+        widths = [latent_dim, *hidden]
         layers: list[nn.Module] = []
         for width_in, width_out in pairwise(widths):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from aebench.metrics.likelihood import gaussian_kl
 from aebench.models.ae import Autoencoder
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag exp(logvar)) || N(0, I)) in nats, closed form, per row; shape N."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 
 class VariationalAutoencoder(Autoencoder):
