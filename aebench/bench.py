@@ -230,7 +230,7 @@ def run_bench(
     with_bf16 = bf16_supported(device)
     evaluation = {
         name: bench_evaluation(
-            params.variant(name), splits, params.train, params.evaluate, device, epochs
+            params.variant(name), splits, params.train_for(name), params.evaluate, device, epochs
         )
         for name in variants
     }
@@ -240,7 +240,7 @@ def run_bench(
                 params.variant(name),
                 train,
                 val,
-                params.train,
+                params.train_for(name),
                 epochs,
                 repeats,
                 peak,

@@ -42,7 +42,8 @@ FAMILY_PARAMS: dict[str, dict[str, float | int]] = {
 }
 INTEGER_FAMILY_PARAMS = ("iw_samples",)
 # What a deterministic code passes through last; variational codes are always linear (mean and
-# log-variance). The sparse AE's penalty is a KL towards a firing rate, so its units are sigmoid.
+# log-variance), and so is the WAE's, which must be able to match its N(0, I) prior. The sparse
+# AE's penalty is a KL towards a firing rate, so its units are sigmoid.
 CODE_ACTIVATIONS = ("linear", "relu", "sigmoid")
 DEFAULT_CODE_ACTIVATION = {"cae": "sigmoid", "sae": "sigmoid"}
 ARCHS = ("mlp", "conv")
@@ -120,9 +121,10 @@ class VariantSpec:
             "latent_dim": self.latent_dim,
             "hidden": list(self.hidden),
             "likelihood": self.likelihood,
-            "obs_std": self.obs_std,
             "binarize": self.binarize,
         }
+        if self.likelihood == "gaussian":
+            out["obs_std"] = self.obs_std
         if self.family in BETA_FAMILIES:
             out["beta"] = self.beta
         if self.noise is not None:
@@ -495,8 +497,8 @@ def _parse_variant(name: str, raw: Any) -> VariantSpec:
     if "decoder_hidden" in node:
         if arch != "mlp":
             raise ParamsError(
-                f"{where}.decoder_hidden: only arch 'mlp' has a decoder of its own widths; "
-                "a conv decoder mirrors hidden"
+                f"{where}.decoder_hidden: a conv decoder mirrors hidden; allowed only with "
+                "arch: mlp"
             )
         decoder_hidden = tuple(_widths(node, f"{where}.decoder_hidden", None, arch))
     if family not in BETA_FAMILIES and "beta" in node:
@@ -518,6 +520,11 @@ def _parse_variant(name: str, raw: Any) -> VariantSpec:
             f"use family {'dae' if family == 'ae' else 'dvae'} for a denoising variant"
         )
     likelihood = _choice(node, f"{where}.likelihood", LIKELIHOODS, "bernoulli")
+    if likelihood != "gaussian" and "obs_std" in node:
+        raise ParamsError(
+            f"{where}.obs_std: the standard deviation of a Gaussian decoder; allowed only with "
+            "likelihood: gaussian"
+        )
     binarize = _choice(node, f"{where}.binarize", BINARIZE, "none")
     if binarize == "dynamic" and likelihood != "bernoulli":
         raise ParamsError(
@@ -560,11 +567,11 @@ def _widths(node: dict, key: str, default: list | None, arch: str) -> list[int]:
 
 def _code_activation(node: dict, where: str, family: str) -> str:
     default = DEFAULT_CODE_ACTIVATION.get(family, "linear")
-    if family in VARIATIONAL_FAMILIES:
+    if family in VARIATIONAL_FAMILIES or family in PRIOR_FAMILIES:
         if node.get("code_activation", "linear") != "linear":
             raise ParamsError(
-                f"{where}.code_activation: family {family!r} encodes a Gaussian mean and "
-                "log-variance, which stay linear; allowed: linear"
+                f"{where}.code_activation: family {family!r} matches its code to an N(0, I) "
+                "prior, which a bounded or non-negative code cannot reach; allowed: linear"
             )
         return "linear"
     activation = _choice(node, f"{where}.code_activation", CODE_ACTIVATIONS, default)
@@ -582,9 +589,10 @@ def _family_params(node: dict, where: str, family: str) -> tuple[tuple[str, floa
     for other, keys in FAMILY_PARAMS.items():
         for key in keys:
             if key in node and key not in own:
+                takes = f"takes: {', '.join(own)}" if own else "takes none"
                 raise ParamsError(
-                    f"{where}.{key}: a hyperparameter of family {other!r}, not of {family!r}"
-                    + (f"; {family!r} takes: {', '.join(own)}" if own else "")
+                    f"{where}.{key}: a hyperparameter of family {other!r}, not of {family!r} "
+                    f"({family!r} {takes})"
                 )
     values: dict[str, float | int] = {}
     for key, default in own.items():
@@ -601,8 +609,11 @@ def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
     """Rebuild a VariantSpec from :meth:`VariantSpec.to_dict` (as stored in a checkpoint)."""
     fields = dict(raw)
     name = fields.pop("name")
+    # checkpoints written before to_dict left out the settings a variant cannot have
     if fields["family"] not in BETA_FAMILIES:
-        fields.pop("beta", None)  # checkpoints written before BETA_FAMILIES held it for all
+        fields.pop("beta", None)
+    if fields.get("likelihood", "bernoulli") != "gaussian":
+        fields.pop("obs_std", None)
     return _parse_variant(name, fields)
 
 

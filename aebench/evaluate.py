@@ -136,8 +136,8 @@ def evaluate_run(
     cfg: EvaluateConfig,
     n_samples: int,
 ) -> Evaluation:
-    """Reconstruction, representation, noise robustness, sample quality and (VAE family)
-    likelihood of one trained model.
+    """Reconstruction, representation, noise robustness, sample quality and (families with a
+    posterior) likelihood of one trained model.
 
     Every sampler draws ``n_samples`` images: pass the size of the reference split (the
     validation split, scored against the test split in evaluator.json), so samples and

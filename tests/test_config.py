@@ -112,14 +112,17 @@ def _set(raw, dotted, value):
         (
             "variants.rae.iw_samples",
             2,
-            r"iw_samples: a hyperparameter of family 'iwae', not of 'rae'; 'rae' takes: "
-            r"code_penalty, decoder_decay",
+            r"iw_samples: a hyperparameter of family 'iwae', not of 'rae' \('rae' takes: "
+            r"code_penalty, decoder_decay\)",
         ),
         ("variants.sae.sparsity_target", 1.0, r"sparsity_target: 1.0 is not allowed"),
         ("variants.cae.contraction_weight", -1, r"contraction_weight: -1.0 is not allowed"),
         ("variants.sae.code_activation", "relu", r"sae.code_activation: .* allowed: sigmoid"),
         ("variants.vae.code_activation", "relu", r"vae.code_activation: .* allowed: linear"),
         ("variants.ae.code_activation", "tanh", r"allowed: linear, relu, sigmoid"),
+        ("variants.wae.code_activation", "sigmoid", r"wae.code_activation: .* allowed: linear"),
+        ("variants.ae.mmd_weight", 1.0, r"not of 'ae' \('ae' takes none\)"),
+        ("variants.ae.obs_std", 0.2, r"ae\.obs_std: .* allowed only with likelihood: gaussian"),
         ("variants.ae.hidden", [0], r"variants\.ae\.hidden: \[0\] is not allowed"),
         ("variants.ae.decoder_hidden", "wide", r"variants\.ae\.decoder_hidden: 'wide' is not"),
         ("variants.ae.train", {"lr": 0.1}, r"variants\.ae\.train: unknown key 'lr'; allowed:"),
@@ -199,7 +202,7 @@ def test_conv_needs_hidden_layers_and_mirrors_its_decoder(raw_params):
     with pytest.raises(ParamsError, match=r"ae\.hidden: \[\] is not allowed; a non-empty"):
         parse_params(raw_params)
     raw_params["variants"]["ae"].update(hidden=[8], decoder_hidden=[8])
-    with pytest.raises(ParamsError, match=r"decoder_hidden: only arch 'mlp'"):
+    with pytest.raises(ParamsError, match=r"decoder_hidden: .* allowed only with arch: mlp"):
         parse_params(raw_params)
 
 

@@ -47,6 +47,25 @@ def test_iwae_bound_with_one_sample_is_the_single_draw_elbo(raw_params):
     assert loss.item() == pytest.approx(-(log_px + log_pz - log_qz).mean().item(), rel=1e-5)
 
 
+def test_iwae_bound_with_k_samples_is_a_log_mean_of_importance_weights(raw_params):
+    model = _model(raw_params, "iwae", iw_samples=3)
+    x = (_images() > 0.5).float()
+    loss = model.loss_terms(x, torch.Generator().manual_seed(4))["loss"]
+    mu, logvar = model.posterior(x)
+    eps = torch.randn((3, *mu.shape), generator=torch.Generator().manual_seed(4))
+    std = (0.5 * logvar).exp()
+    log_w = []
+    for k in range(3):
+        z = mu + std * eps[k]
+        log_px = Bernoulli(logits=model.decode(z).flatten(1)).log_prob(x.flatten(1)).sum(1)
+        log_w.append(
+            log_px + Normal(0.0, 1.0).log_prob(z).sum(1) - Normal(mu, std).log_prob(z).sum(1)
+        )
+    # log of the MEAN weight: logsumexp - log K (dropping log K would shift it by log 3)
+    bound = torch.logsumexp(torch.stack(log_w), dim=0) - math.log(3)
+    assert loss.item() == pytest.approx(-bound.mean().item(), rel=1e-5)
+
+
 def test_iwae_bound_tightens_with_more_samples(raw_params):
     x = (_images(64) > 0.5).float()
     losses = {}
@@ -110,11 +129,11 @@ def test_rae_penalises_code_norm_and_decoder_weights(raw_params):
     weights = torch.nn.utils.parameters_to_vector(model.decoder.parameters())
     expected = terms["recon"] + 0.5 * 0.5 * (code**2).sum(1).mean() + 0.01 * weights.dot(weights)
     assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
-    # the decay's gradient on a decoder weight is 2 λ θ, whatever the data term does
+    # the decay covers every decoder parameter and none of the encoder's
     model.zero_grad()
-    (0.01 * model.decoder_weight_norm()).backward()
-    first = next(model.decoder.parameters())
-    assert torch.allclose(first.grad, 0.02 * first.detach())
+    model.decoder_weight_norm().backward()
+    assert all(torch.equal(p.grad, 2 * p.detach()) for p in model.decoder.parameters())
+    assert all(p.grad is None for p in model.encoder.parameters())
     assert applicable_samplers("rae", ("prior", "gmm")) == ("gmm",)  # no prior: ex post only
 
 
@@ -138,7 +157,8 @@ def test_exact_contraction_equals_autograd_jacobian(raw_params):
     x = _images(5)
     expected = _jacobian_norms(model.encoder, x)
     assert torch.allclose(jacobian_frobenius_sq(model.encoder, x, 4), expected, rtol=1e-5)
-    with torch.no_grad():  # the validation objective uses the exact norm
+    model.eval()  # the validation objective (eval mode, no gradients) uses the exact norm
+    with torch.no_grad():
         terms = model.loss_terms(x, torch.Generator())
     assert terms["contraction"].item() == pytest.approx(expected.mean().item(), rel=1e-5)
 
@@ -154,8 +174,23 @@ def test_training_contraction_is_an_unbiased_estimate(raw_params):
     assert one_probe != pytest.approx(exact, rel=1e-3)  # a single probe is noisy, not exact
 
 
+def test_training_contraction_gradient_matches_the_exact_penalty_gradient(raw_params):
+    """The estimate must train the encoder: its gradient averages to the exact norm's."""
+    model = _model(raw_params, "cae", hidden=[12])
+    weight = model.encoder[1].weight
+    image = _images(1)
+    (exact,) = torch.autograd.grad(
+        jacobian_frobenius_sq(model.encoder, image, 4, create_graph=True).sum(), weight
+    )
+    terms = model.loss_terms(image.repeat(4000, 1, 1, 1), torch.Generator().manual_seed(2))
+    (estimated,) = torch.autograd.grad(terms["contraction"], weight)
+    assert exact.abs().sum() > 0
+    relative_error = (estimated - exact).norm() / exact.norm()
+    assert relative_error < 0.1
+
+
 def test_contraction_weight_scales_the_penalty_in_the_loss(raw_params):
-    model = _model(raw_params, "cae", contraction_weight=2.5)
+    model = _model(raw_params, "cae", contraction_weight=2.5).eval()
     with torch.no_grad():
         terms = model.loss_terms(_images(), torch.Generator())
     expected = terms["recon"] + 2.5 * terms["contraction"]

@@ -12,14 +12,16 @@ import re
 import numpy as np
 import pytest
 
-from aebench.config import RunConfig
+from aebench.config import RunConfig, parse_params
 from aebench.report.content import ReportInputs, build_report
+from aebench.report.document import Document
 from aebench.report.findings import findings_text
 from aebench.report.glossary import SAMPLER_MEANING, describe, glossary_entries
 from aebench.report.markdown import render_markdown
 from aebench.report.results import aggregate, flat_metrics, load_per_image, load_runs, run_path
 from aebench.report.stats import Evidence
 from aebench.report.tables import format_value
+from aebench.report.variants import variant_blocks
 
 RUN = RunConfig(datasets=("digits",), variants=("dae", "vae", "ae", "gvae"), seeds=(0, 1, 2))
 N_IMAGES = 40
@@ -290,7 +292,7 @@ def test_robustness_ranks_corrupted_and_never_degradation(markdown):
 
 
 def test_likelihood_tables_keep_bernoulli_and_gaussian_apart(markdown):
-    likelihood = _section(markdown, "### Likelihood (VAE family)")
+    likelihood = _section(markdown, "### Likelihood (the families with a posterior")
     assert "K = 1,000 importance samples per image" in likelihood
     bernoulli = _section(likelihood, "#### Bernoulli decoders", "\n#### ")
     gaussian = _section(likelihood, "#### Gaussian decoders", "\n#### ")
@@ -308,7 +310,7 @@ def test_convergence_table_and_cap_warning(markdown):
     assert header in convergence
     assert _row(convergence, "dae")[3] == "patience"
     assert _row(convergence, "ae")[3] == "cap in 1 of 3 seeds, else patience"
-    assert "> **Warning:** 1 run(s) stopped at the `train.max_epochs` cap" in convergence
+    assert "> **Warning:** 1 run(s) stopped at their epoch cap" in convergence
     assert convergence.rstrip().endswith(": ae seed 1.")
 
 
@@ -450,3 +452,30 @@ def test_best_must_beat_every_variant_not_only_the_runner_up():
     assert (finding.best, finding.runner_up, finding.weakest) == ("best", "close", "wild")
     assert finding.gain.excludes_zero and finding.gain.p < 0.01
     assert finding.p > 0.05  # decided by the comparison with "wild"
+
+
+def test_variants_section_says_what_each_row_is(raw_params):
+    raw_params["variants"]["article_dae"] = {
+        "family": "dae",
+        "latent_dim": 16,
+        "hidden": [],
+        "decoder_hidden": [],
+        "code_activation": "relu",
+        "likelihood": "gaussian",
+        "noise": {"kind": "gaussian", "level": 0.3},
+        "train": {"batch_size": 256, "max_epochs": 100},
+    }
+    params = parse_params(raw_params)
+    names = ("ae", "vae", "iwae", "cae", "article_dae")
+    text = render_markdown(Document().add(*variant_blocks([params.variant(n) for n in names])))
+    assert "| variant | family | architecture | code | settings |" in text
+    assert "| ae | ae | mlp [512, 256] | 4 linear | bernoulli decoder |" in text
+    assert "| vae | vae | mlp [512, 256] | 4 Gaussian | β 1, bernoulli decoder |" in text
+    assert "| iwae | iwae | mlp [512, 256] | 4 Gaussian | iw_samples 3, bernoulli decoder |" in text
+    assert "| cae | cae | mlp [512, 256] | 4 sigmoid | contraction_weight 0.1," in text
+    assert (
+        "| article_dae | dae | mlp [] | 16 relu | noise gaussian 0.3, gaussian (σ 0.1) "
+        "decoder, batch 256, ≤ 100 epochs |"
+    ) in text
+    assert "**iwae**: importance-weighted AE (Burda et al. 2015)" in text
+    assert "**dvae**" not in text  # only the families compared

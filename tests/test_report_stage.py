@@ -184,7 +184,7 @@ def test_report_contents(rendered):
         "### Headline",
         "### Noise robustness",
         "#### `chain`",
-        "### Likelihood (VAE family)",
+        "### Likelihood (the families with a posterior",
         "### Convergence",
         "### Cost",
         "## Glossary",

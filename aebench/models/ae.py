@@ -19,7 +19,9 @@ class Autoencoder(nn.Module):
     """The surface every family shares: encode, decode, reconstruct and a training loss.
 
     Decoders emit logits; the decoder mean is their sigmoid (in [0, 1]) for both likelihoods.
-    Loss terms are nats per image averaged over the batch, so every family reports one unit.
+    Likelihood terms are nats per image averaged over the batch, so every family's reconstruction
+    reads in one unit; a family's penalty (MMD, Jacobian norm, sparsity KL, weight norm) keeps its
+    own unit and enters the loss through its weight.
     """
 
     def __init__(self, spec: VariantSpec, image_shape: ImageShape):

@@ -5,9 +5,9 @@ DAE with small Gaussian noise behaves like one. As in the paper the code units a
 
 Training uses an unbiased one-probe estimator of the penalty: for a Rademacher vector u over the
 code units, E ||uᵀ J||² = trace(J Jᵀ) = ||J||_F², and uᵀ J is one vector-Jacobian product (one
-extra backward pass through the encoder), where the exact norm needs one per code unit (16 by
-default). The validation objective, which early stopping and the report read, uses the exact
-norm, so it carries no probe noise."""
+extra backward pass through the encoder), where the exact norm needs one per code unit (16 in
+the default variants). The validation objective, which early stopping and the report read, uses
+the exact norm, so it carries no probe noise."""
 
 from __future__ import annotations
 
@@ -34,23 +34,20 @@ def jacobian_frobenius_sq(
 
 class ContractiveAutoencoder(Autoencoder):
     def loss_terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """recon + λ ||J||_F²: estimated with one probe per image when training (gradients on),
-        exact otherwise (the validation objective)."""
+        """recon + λ ||J||_F²: estimated with one probe per image in training mode, exact in
+        eval mode (the validation objective); differentiable wherever gradients are on."""
         weight = self.spec.param("contraction_weight")
-        if not torch.is_grad_enabled():
+        if not self.training:
             logits = self.decode(self.encode(x))
-            contraction = jacobian_frobenius_sq(self.encoder, x, self.code_width()).mean()
+            contraction = jacobian_frobenius_sq(
+                self.encoder, x, self.code_width(), create_graph=torch.is_grad_enabled()
+            ).mean()
         else:
             inputs = x.detach().requires_grad_(True)
             code = self.encoder(inputs)
             logits = self.decode(code)
-            probe = (
-                torch.randint(0, 2, code.shape, generator=generator, device=code.device).to(
-                    code.dtype
-                )
-                * 2
-                - 1
-            )
+            probe = torch.randint(0, 2, code.shape, generator=generator, device=code.device)
+            probe = probe.to(code.dtype) * 2 - 1  # Rademacher: ±1 with equal odds
             (grad,) = torch.autograd.grad(code, inputs, grad_outputs=probe, create_graph=True)
             contraction = grad.pow(2).flatten(1).sum(1).mean()
         recon = self.reconstruction_nll(logits, x).mean()

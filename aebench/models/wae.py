@@ -19,8 +19,11 @@ def imq_kernel(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
 
 def mmd_imq(codes: torch.Tensor, prior_draws: torch.Tensor, scale: float) -> torch.Tensor:
     """Unbiased estimate of MMD^2 between the codes' and the prior's distributions (U-statistic:
-    the within-sample sums leave out i = j). Needs at least two rows in each."""
+    the within-sample sums leave out i = j). A batch of one row has no within-sample pair, so
+    it carries no estimate: 0 (the last batch of a split of N = 1 mod batch size)."""
     n, m = len(codes), len(prior_draws)
+    if n < 2 or m < 2:
+        return codes.new_zeros(())
     within_q = imq_kernel(codes, codes, scale)
     within_p = imq_kernel(prior_draws, prior_draws, scale)
     return (

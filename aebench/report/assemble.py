@@ -143,8 +143,8 @@ def draw_figures(
     add(
         "training",
         figures.training_curves_figure(history, out("training"), palette),
-        "Training curves (nats per image): loss, and for the VAE family its reconstruction and "
-        "KL terms; mean over seeds with ± sd band.",
+        "Training curves (nats per image): loss, and for the variants that log a KL term (vae, "
+        "dvae) its reconstruction and KL terms; mean over seeds with ± sd band.",
     )
 
     codes = {}
@@ -224,4 +224,5 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         binarize={v: params.variant(v).binarize for v in params.run.variants},
         figures=figures_by_dataset,
         devices=devices,
+        variants=tuple(params.variant(v) for v in params.run.variants),
     )

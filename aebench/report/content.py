@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from aebench.config import NOISE_KINDS, SAMPLERS
+from aebench.config import NOISE_KINDS, SAMPLERS, VARIATIONAL_FAMILIES, VariantSpec
 from aebench.report.document import (
     BulletList,
     Cell,
@@ -37,6 +37,7 @@ from aebench.report.glossary import (
 from aebench.report.results import PerImage
 from aebench.report.stats import Evidence
 from aebench.report.tables import format_value, metric_table
+from aebench.report.variants import variant_blocks
 
 EVALUATOR_ACCURACY_TARGET = 0.97
 HEADLINE = (
@@ -73,6 +74,7 @@ class ReportInputs:
     devices: dict[tuple[str, str], str] = field(
         default_factory=dict
     )  # (dataset, variant) -> device
+    variants: tuple[VariantSpec, ...] = ()  # the compared variants, in run order
 
     @property
     def evidence(self) -> Evidence:
@@ -199,7 +201,12 @@ def likelihood_blocks(inputs: ReportInputs, dataset: str) -> list:
         "with a Bernoulli NLL. *Trained on* says whether a model followed the binarised-MNIST "
         "protocol its published numbers use."
     )
-    return [Heading(3, "Likelihood (VAE family)"), Paragraph(intro), *blocks]
+    families = ", ".join(VARIATIONAL_FAMILIES)
+    return [
+        Heading(3, f"Likelihood (the families with a posterior: {families})"),
+        Paragraph(intro),
+        *blocks,
+    ]
 
 
 def _stop_reasons(frame: pd.DataFrame) -> dict[str, str]:
@@ -231,7 +238,8 @@ def convergence_blocks(evidence: Evidence, dataset: str) -> list:
         Paragraph(
             "Training stops when the validation objective has not fallen more than "
             "`train.min_delta` below its value at the last such improvement for `train.patience` "
-            "epochs in a row (*patience*), or at the `train.max_epochs` cap (*cap*); the best "
+            "epochs in a row (*patience*), or at the epoch cap (*cap*: `train.max_epochs`, or the "
+            "variant's own `train.max_epochs`); the best "
             "epoch's checkpoint is evaluated. The validation gain is the improvement in nats per "
             "image over the 10 epochs before the best epoch (relative: over |best validation "
             "objective|; fewer epochs when the best came earlier). It is measured from the "
@@ -245,7 +253,7 @@ def convergence_blocks(evidence: Evidence, dataset: str) -> list:
         runs = ", ".join(f"{r.variant} seed {int(r.seed)}" for r in capped.itertuples())
         blocks.append(
             Paragraph(
-                f"{len(capped)} run(s) stopped at the `train.max_epochs` cap rather than by the "
+                f"{len(capped)} run(s) stopped at their epoch cap rather than by the "
                 f"patience rule, so they may not have converged and their numbers may "
                 f"understate the model: {runs}.",
                 warning=True,
@@ -349,6 +357,8 @@ def build_report(inputs: ReportInputs) -> Document:
         BulletList(tuple(inputs.environment)),
         intro_paragraph(inputs.seeds),
     )
+    if inputs.variants:
+        doc.add(*variant_blocks(inputs.variants))
     for dataset in dict.fromkeys(inputs.runs.dataset):
         doc.add(*dataset_blocks(inputs, dataset))
     doc.add(*glossary_blocks())

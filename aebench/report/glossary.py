@@ -153,15 +153,15 @@ PLAIN = _metrics(
         "Epochs trained",
         "",
         None,
-        "Last epoch trained: where the patience rule stopped training, or the `train.max_epochs` "
-        "cap.",
+        "Last epoch trained: where the patience rule stopped training, or the epoch cap "
+        "(`train.max_epochs`, or the variant's own).",
     ),
     Metric(
         "stopped_at_cap",
         "At cap",
         "",
         None,
-        "1 when training reached the `train.max_epochs` cap before the patience rule stopped "
+        "1 when training reached its epoch cap before the patience rule stopped "
         "it (it may not have converged), else 0; its mean is the share of seeds at the cap.",
     ),
     Metric(
