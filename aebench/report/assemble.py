@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aebench.config import SAMPLERS, Params
+from aebench.config import LIKELIHOODS, SAMPLERS, Params
 from aebench.grids import denoise_grid_level, denoise_grid_name
 from aebench.report import figures
 from aebench.report.content import ReportInputs
@@ -140,12 +140,19 @@ def draw_figures(
         )
 
     history = _per_run_frames(params, lambda v, s: dirs.history / dataset / v / f"{s}.csv")
-    add(
-        "training",
-        figures.training_curves_figure(history, out("training"), palette),
-        "Training curves (nats per image): loss, and for the variants that log a KL term (vae, "
-        "dvae) its reconstruction and KL terms; mean over seeds with ± sd band.",
-    )
+    likelihood = history["variant"].map(lambda v: params.variant(v).likelihood)
+    for decoder in LIKELIHOODS:  # nats of a mass and of a density share no axis
+        part = history[likelihood == decoder]
+        if part.empty:
+            continue
+        name = "training" if decoder == "bernoulli" else f"training_{decoder}"
+        add(
+            "training",
+            figures.training_curves_figure(part, out(name), palette),
+            f"Training curves of the {decoder}-decoder variants (nats per image): loss, and for "
+            "the variants that log a KL term its reconstruction and KL terms; mean over seeds "
+            "with ± sd band.",
+        )
 
     codes = {}
     for variant in variants:

@@ -20,7 +20,7 @@ import yaml
 
 from aebench.config import DataConfig, EvaluateConfig, EvaluatorConfig, Params, TrainConfig
 
-OUTPUTS = (":!dvc.lock", ":!reports", ":!history")
+OUTPUTS = (":!dvc.lock", ":!reports", ":!history", ":!diagnostics", ":!timings", ":!evaluators")
 
 
 def git_state() -> str:
@@ -29,7 +29,7 @@ def git_state() -> str:
         commit = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
-        # the pipeline's own outputs (dvc.lock, reports/, history/) change during a run by design
+        # the pipeline's own git-tracked outputs change during a run by design
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUTS],
             capture_output=True,

@@ -349,7 +349,7 @@ def chain_trace_figure(
 
 
 def _vae_variants(history: pd.DataFrame) -> list[str]:
-    """Variants that logged a KL term: the VAE family (AE runs log ``recon`` but never ``kl``)."""
+    """Variants that logged a KL term (vae, dvae; the other families log other terms or none)."""
     if "val_kl" not in history.columns:
         return []
     return list(dict.fromkeys(history.loc[history["val_kl"].notna(), "variant"]))
@@ -384,7 +384,8 @@ def _epoch_lines(ax, data: pd.DataFrame, y: str, order: Sequence[str], palette: 
 
 @_closes_on_error
 def draw_training_curves(history: pd.DataFrame, palette: Palette | None = None) -> Figure:
-    """Loss (train dashed, validation solid) and, for the VAE family, its two validation terms."""
+    """Loss (train dashed, validation solid) and, for the variants with a KL term, its two
+    validation terms."""
     _require_columns(history, ("variant", "seed", "epoch", "train_loss", "val_loss"), "history")
     if history.empty:
         raise ValueError("history is empty")
@@ -418,7 +419,7 @@ def draw_training_curves(history: pd.DataFrame, palette: Palette | None = None) 
         ):
             _epoch_lines(ax, terms, column, vae, palette)
             ax.set_title(title)
-    family = "; right: VAE family only" if vae else ""
+    family = "; right: the variants with a KL term" if vae else ""
     fig.suptitle(f"Training curves (mean ± sd over {_n_seeds(history)}{family})")
     _bottom_legend(fig, _variant_handles(order, palette, markers=False))
     return fig
