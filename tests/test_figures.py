@@ -329,3 +329,22 @@ def test_image_grid_file_keeps_colour_only_where_there_is_colour(tmp_path):
     )
     with Image.open(plain) as a, Image.open(swatched) as b:
         assert a.mode == "L" and b.mode == "P"
+
+
+def test_tradeoff_axis_turns_logarithmic_when_one_variant_is_far_off():
+    points = pd.DataFrame(
+        {
+            "variant": VARIANTS,
+            "x_mean": [0.010, 0.011, 0.012, 0.013],  # 1.3x: stays linear
+            "x_std": [0.001] * 4,
+            "y_mean": [30.0, 32.0, 35.0, 900.0],  # 30x: logarithmic
+            "y_std": [1.0] * 4,
+        }
+    )
+    fig = F.draw_tradeoff(points, "MSE per pixel", "Fréchet distance")
+    try:
+        (ax,) = fig.axes
+        assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "log")
+        assert "log y axis" in ax.get_title()
+    finally:
+        plt.close(fig)

@@ -481,6 +481,15 @@ def _place_labels(fig: Figure, ax, labels: list, points: np.ndarray) -> None:
         taken.append((box.x0, box.y0, box.x1, box.y1))
 
 
+LOG_SPAN = 5.0
+"""A trade-off axis turns logarithmic when its largest point is this many times its smallest."""
+
+
+def _spans_decades(values: np.ndarray) -> bool:
+    values = values[np.isfinite(values)]
+    return bool(len(values) and values.min() > 0 and values.max() / values.min() >= LOG_SPAN)
+
+
 @_closes_on_error
 def draw_tradeoff(
     points: pd.DataFrame,
@@ -527,6 +536,15 @@ def draw_tradeoff(
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     subtitle = "error bars: ± sd over seeds"
+    wide = [
+        axis
+        for axis, column in (("x", "x_mean"), ("y", "y_mean"))
+        if _spans_decades(rows.loc[drawn, column].to_numpy(float))
+    ]
+    for axis in wide:  # one far-off variant would otherwise crowd the rest into a corner
+        getattr(ax, f"set_{axis}scale")("log")
+    if wide:
+        subtitle += f"; log {' and '.join(wide)} axis"
     if better is not None:
         tail, head = _CORNERS[better]
         ax.annotate(
