@@ -149,9 +149,10 @@ def draw_figures(
         add(
             "training",
             figures.training_curves_figure(part, out(name), palette),
-            f"Training curves of the {decoder}-decoder variants (nats per image): loss, and for "
-            "the variants that log a KL term its reconstruction and KL terms; mean over seeds "
-            "with ± sd band.",
+            f"Training curves of the {decoder}-decoder variants: the training objective (nats "
+            "per image of reconstruction, plus each family's weighted penalty, which keeps its "
+            "own unit), and for the variants that log a KL term its reconstruction and KL terms; "
+            "mean over seeds with ± sd band.",
         )
 
     codes = {}

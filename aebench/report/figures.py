@@ -485,7 +485,7 @@ LOG_SPAN = 5.0
 """A trade-off axis turns logarithmic when its largest point is this many times its smallest."""
 
 
-def _spans_decades(values: np.ndarray) -> bool:
+def _spans_wide_range(values: np.ndarray) -> bool:
     values = values[np.isfinite(values)]
     return bool(len(values) and values.min() > 0 and values.max() / values.min() >= LOG_SPAN)
 
@@ -539,7 +539,7 @@ def draw_tradeoff(
     wide = [
         axis
         for axis, column in (("x", "x_mean"), ("y", "y_mean"))
-        if _spans_decades(rows.loc[drawn, column].to_numpy(float))
+        if _spans_wide_range(rows.loc[drawn, column].to_numpy(float))
     ]
     for axis in wide:  # one far-off variant would otherwise crowd the rest into a corner
         getattr(ax, f"set_{axis}scale")("log")
