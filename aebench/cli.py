@@ -18,8 +18,9 @@ def run_stage(stage: Callable[[], None]) -> None:
     dispatcher's errors."""
     from aebench.compare import CompareError  # its statistics load only for this command
     from aebench.dispatch.plan import DispatchError
+    from aebench.studies import StaleStudies
 
-    _run_stage(stage, (CompareError, DispatchError))
+    _run_stage(stage, (CompareError, DispatchError, StaleStudies))
 
 
 __all__ = ["USER_ERRORS", "main", "run_stage"]
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _add_compare(commands)
     _add_bench(commands)
     _add_run(commands)
+    _add_study(commands)
     args = parser.parse_args(argv)
     if args.command == "validate":
         run_stage(lambda: _validate(args.params))
@@ -42,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_stage(lambda: _bench(args))
     elif args.command == "run":
         run_stage(lambda: _run(args))
+    elif args.command == "study":
+        run_stage(lambda: _study(args))
 
 
 def _validate(path: str) -> None:
@@ -51,6 +55,17 @@ def _validate(path: str) -> None:
         f"{path}: ok — {len(run.datasets)} dataset(s) × {len(run.variants)} variant(s) × "
         f"{len(run.seeds)} seed(s) = {len(run.datasets) * len(run.variants) * len(run.seeds)} runs"
     )
+    for name in run.studies:
+        study = params.studies[name]
+        new = [n for n in study.variant_names if n in params.study_points]
+        print(
+            f"study {name}: {study.key} × {len(study.curves)} variant(s), "
+            f"{len(study.variant_names)} points ({len(new)} generated) × {len(run.seeds)} seed(s)"
+        )
+    if run.studies:
+        from aebench.studies import check_points
+
+        check_points(params, Path(path).parent)
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
@@ -141,7 +156,44 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _run(args: argparse.Namespace) -> None:
+def _add_study(commands: argparse._SubParsersAction) -> None:
+    study = commands.add_parser(
+        "study",
+        help="run the studies of run.studies (the studies pipeline) like `aebench run`",
+        description="Rewrite studies/points.yaml from params.yaml's studies, then reproduce "
+        "studies/dvc.yaml (and the default-pipeline stages it needs) on Dask workers; the "
+        "curves go to reports/studies/.",
+    )
+    where = study.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local worker processes (as `aebench run`)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
+    study.add_argument("--params", default="params.yaml")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    study.add_argument("--write-only", action="store_true", help="only rewrite studies/points.yaml")
+
+
+def _study(args: argparse.Namespace) -> None:
+    from aebench.studies import POINTS_FILE, write_points
+
+    params = load_params(args.params)
+    root = Path(args.params).resolve().parent
+    changed = write_points(params, root)
+    runs = len(params.points_to_run()) * len(params.run.seeds) * len(params.run.datasets)
+    print(
+        f"{POINTS_FILE}: {'rewritten' if changed else 'current'} — studies "
+        f"{', '.join(params.run.studies) or 'none (run.studies is empty)'}, {runs} generated run(s)"
+    )
+    if args.write_only:
+        return
+    if not params.run.studies:
+        raise ParamsError(
+            "run.studies is empty: list the studies to run (declared: "
+            f"{', '.join(params.studies) or 'none'})"
+        )
+    _run(args, pipeline="studies/dvc.yaml")
+
+
+def _run(args: argparse.Namespace, pipeline: str = "dvc.yaml") -> None:
     import signal
 
     from aebench.dispatch.runner import run_matrix, summary_table
@@ -152,7 +204,9 @@ def _run(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell ignored it
     try:
-        summary = run_matrix(Path.cwd(), args.workers, args.scheduler, args.params, not args.quiet)
+        summary = run_matrix(
+            Path.cwd(), args.workers, args.scheduler, args.params, not args.quiet, pipeline
+        )
     except KeyboardInterrupt:
         sys.exit(130)
     print(summary_table(summary))

@@ -225,6 +225,32 @@ def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return arrays[0], arrays[1]
 
 
+def training_subset(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` training images keeping every class's share (a variant's ``train_images``).
+
+    The draw depends on ``seed`` (data.split_seed) only, never on the training seed: every seed
+    and every variant of a data-size point trains on the same images, and a smaller subset is
+    not nested in a larger one (each is its own stratified draw)."""
+    total = len(labels)
+    if count >= total:
+        raise DatasetError(
+            f"train_images: {count} is not allowed here; the training split has {total} images, "
+            f"so allowed: 2 to {total - 1} (leave it unset for all of them)"
+        )
+    classes = len(np.unique(labels))
+    if count < classes:
+        raise DatasetError(
+            f"train_images: {count} is too few to keep all {classes} classes; allowed: "
+            f"{classes} to {total - 1}"
+        )
+    kept, _, kept_labels, _ = train_test_split(
+        images, labels, train_size=count, stratify=labels, random_state=seed
+    )
+    return kept, kept_labels
+
+
 def to_float(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 N×C×H×W -> float32 tensor in [0, 1] on ``device``."""
     import torch

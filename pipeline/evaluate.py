@@ -93,6 +93,9 @@ def main() -> None:
     parser.add_argument("--variant", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument(
+        "--root", default=".", help="where models/ are read, metrics/ and timings/ go (studies)"
+    )
     args = parser.parse_args()
     params = load_params(args.params)
     params.variant(args.variant)
@@ -100,8 +103,9 @@ def main() -> None:
     # CPU fp32 sums depend on the thread count: evaluate with the recorded training setting
     make_deterministic(params.evaluate.seed, params.train.threads)
     run = Path(args.dataset) / args.variant / str(args.seed)
-    model = load_checkpoint(Path("models") / run / "model.pt", device)
-    train_json = Path("models") / run / "train.json"
+    root = Path(args.root)
+    model = load_checkpoint(root / "models" / run / "model.pt", device)
+    train_json = root / "models" / run / "train.json"
     trained = json.loads(train_json.read_text())
     copied = training_metrics(trained, train_json)
     evaluator = load_evaluator(Path("evaluators") / args.dataset / "model.pt", device)
@@ -129,7 +133,7 @@ def main() -> None:
         "variant": model.spec.to_dict(),
         "metrics": {**result.metrics, **copied},
     }
-    with atomic_dir(Path("metrics") / run) as out:
+    with atomic_dir(root / "metrics" / run) as out:
         write_outputs(out, payload, result, splits["test"])
     timing = {
         "run": payload["run"],
@@ -138,7 +142,7 @@ def main() -> None:
         "seconds": seconds,
         "phases": result.seconds,
     }
-    write_json(Path("timings") / "evaluate" / run.with_suffix(".json"), timing)
+    write_json(root / "timings" / "evaluate" / run.with_suffix(".json"), timing)
     shown = ", ".join(f"{key}={value:.4g}" for key, value in result.metrics.items())
     print(f"{run}: {seconds:.1f} s; {shown}")
 

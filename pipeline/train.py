@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from aebench.config import load_params
-from aebench.data import load_split, to_float
+from aebench.data import load_split, to_float, training_subset
 from aebench.io import atomic_dir, write_json
 from aebench.models import count_parameters, save_checkpoint
 from aebench.runtime import device_name, pick_device
@@ -18,12 +18,18 @@ def main() -> None:
     parser.add_argument("--variant", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument(
+        "--root", default=".", help="where models/, history/ and timings/ go (studies: studies)"
+    )
     args = parser.parse_args()
     params = load_params(args.params)
     spec = params.variant(args.variant)
     device = pick_device(params.train.device)
     data_dir = Path("data") / args.dataset
-    train_images = to_float(load_split(data_dir, "train")[0], device)
+    images, labels = load_split(data_dir, "train")
+    if spec.train_images is not None:  # a data-size point: a stratified subset, fixed seed
+        images, _ = training_subset(images, labels, spec.train_images, params.data.split_seed)
+    train_images = to_float(images, device)
     val_images = to_float(load_split(data_dir, "val")[0], device)
     cfg = params.train_for(args.variant)  # the variant may set its own batch size and epoch cap
     model, result = train_model(spec, train_images, val_images, cfg, args.seed)
@@ -41,13 +47,14 @@ def main() -> None:
         "device_name": device_name(result.device),
     }
     run = Path(args.dataset) / args.variant / str(args.seed)
-    with atomic_dir(Path("models") / run) as out:
+    root = Path(args.root)
+    with atomic_dir(root / "models" / run) as out:
         save_checkpoint(model, out / "model.pt", extra={"seed": args.seed})
         write_json(out / "train.json", info)
-    write_history(Path("history") / run.with_suffix(".csv"), result.history)
+    write_history(root / "history" / run.with_suffix(".csv"), result.history)
     # Wall-clock time only here: no stage depends on timings/, so it never triggers a rerun.
     write_json(
-        Path("timings") / "train" / run.with_suffix(".json"),
+        root / "timings" / "train" / run.with_suffix(".json"),
         {"train_seconds": result.seconds, "epochs": result.convergence.stop_epoch},
     )
     convergence = result.convergence

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from aebench.dispatch import dvc_repro
-from aebench.dispatch.lockfile import forget_entries, trim_lockfile
+from aebench.dispatch.lockfile import forget_entries, lock_key, trim_lockfile
 
 PIPELINE = """\
 stages:
@@ -133,16 +132,26 @@ def test_a_no_op_repro_leaves_the_lock_file_alone(tmp_path):
 
 def test_the_worker_lock_keeps_only_the_listed_entries(tmp_path):
     lock = {"schema": "2.0", "stages": {name: {"cmd": name} for name in ("a", "b", "c")}}
-    trim_lockfile(tmp_path, lock, ["a", "c", "not-in-the-lock"])
+    study = {"schema": "2.0", "stages": {name: {"cmd": name} for name in ("a", "s")}}
+    (tmp_path / "studies").mkdir()
+    keep = ["a", "c", "not-in-the-lock", "studies/dvc.yaml:s"]
+    trim_lockfile(tmp_path, {"dvc.lock": lock, "studies/dvc.lock": study}, keep)
     written = yaml.safe_load((tmp_path / "dvc.lock").read_text())
     assert written == {"schema": "2.0", "stages": {"a": {"cmd": "a"}, "c": {"cmd": "c"}}}
     assert sorted(lock["stages"]) == ["a", "b", "c"]  # the cached parse stays whole
+    # the studies pipeline's entries are addressed through their file; its "a" is not dvc.lock's
+    written = yaml.safe_load((tmp_path / "studies" / "dvc.lock").read_text())
+    assert written == {"schema": "2.0", "stages": {"s": {"cmd": "s"}}}
 
 
-@pytest.mark.parametrize("lock", [None])
-def test_a_commit_without_a_lock_file_is_left_alone(tmp_path, lock):
-    trim_lockfile(tmp_path, lock, ["a"])
+def test_a_commit_without_a_lock_file_is_left_alone(tmp_path):
+    trim_lockfile(tmp_path, {}, ["a"])
     assert not (tmp_path / "dvc.lock").exists()
+
+
+def test_lock_entries_are_found_in_their_pipelines_lock_file():
+    assert lock_key("train@digits-vae-0") == ("dvc.lock", "train@digits-vae-0")
+    assert lock_key("studies/dvc.yaml:study_report") == ("studies/dvc.lock", "study_report")
 
 
 def test_forgotten_entries_are_restored_from_the_run_cache_not_rerun(tmp_path):

@@ -13,6 +13,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("hardware", "fetch", "evaluator", "train", "evaluate", "chain_trace", "report")
+# studies/dvc.yaml's stages (run from the top level, wdir ..) and the script each runs
+STUDY_STAGES = {
+    "train_study": "train",
+    "evaluate_study": "evaluate",
+    "study_report": "study_report",
+}
 # Imports a stage script as a module (its main() does not run) and lists the aebench files loaded.
 PROBE = """
 import importlib.util, json, sys
@@ -35,14 +41,14 @@ def _loaded_code(stage: str) -> set[str]:
     return {str(Path(path).resolve().relative_to(REPO)) for path in json.loads(out)}
 
 
-def _deps(stage: str) -> list[str]:
+def _deps(stage: str, pipeline: str = "dvc.yaml") -> list[str]:
     """The stage's deps as written (foreach stages keep theirs under ``do``)."""
-    definition = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
+    definition = yaml.safe_load((REPO / pipeline).read_text())["stages"][stage]
     return definition.get("do", definition)["deps"]
 
 
-def _declared_code(stage: str) -> set[str]:
-    deps = _deps(stage)
+def _declared_code(stage: str, pipeline: str = "dvc.yaml") -> set[str]:
+    deps = _deps(stage, pipeline)
     declared = set()
     for dep in deps:
         path = REPO / dep
@@ -58,6 +64,17 @@ def test_stage_depends_on_exactly_the_code_it_loads(stage):
     assert loaded - declared == set(), f"{stage}: runs code it does not depend on"
     assert declared - loaded == set(), f"{stage}: depends on code it never runs"
     assert f"pipeline/{stage}.py" in _deps(stage)
+
+
+@pytest.mark.parametrize("stage", STUDY_STAGES)
+def test_study_stage_depends_on_exactly_the_code_it_loads(stage):
+    script = STUDY_STAGES[stage]
+    loaded, declared = _loaded_code(script), _declared_code(stage, "studies/dvc.yaml")
+    assert loaded - declared == set(), f"{stage}: runs code it does not depend on"
+    assert declared - loaded == set(), f"{stage}: depends on code it never runs"
+    assert f"pipeline/{script}.py" in _deps(stage, "studies/dvc.yaml")
+    if script != "study_report":  # the same code as the default pipeline's stage
+        assert _declared_code(stage, "studies/dvc.yaml") == _declared_code(script)
 
 
 def test_the_committed_instrument_is_tracked_in_full():

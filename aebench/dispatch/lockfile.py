@@ -16,45 +16,74 @@ from collections.abc import Collection
 from pathlib import Path
 
 
+def lock_key(address: str) -> tuple[str, str]:
+    """The lock file and entry name of a stage as the plan addresses it: ``train@x`` lives in
+    dvc.lock, ``studies/dvc.yaml:train_study@x`` in studies/dvc.lock as ``train_study@x``."""
+    if ":" in address:
+        dvcfile, name = address.rsplit(":", 1)
+        return str(Path(dvcfile).with_suffix(".lock")), name
+    return "dvc.lock", address
+
+
+def _by_lock_file(addresses: Collection[str]) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
+    for address in addresses:
+        lock_file, name = lock_key(address)
+        grouped.setdefault(lock_file, set()).add(name)
+    return grouped
+
+
 @functools.lru_cache(maxsize=2)
-def committed_lock(root: Path, commit: str) -> dict | None:
-    """The snapshot's dvc.lock, parsed once per worker process (None: the commit has none)."""
+def committed_locks(root: Path, commit: str) -> dict[str, dict]:
+    """The snapshot's lock files (every pipeline's), parsed once per worker process."""
     from dvc.utils.serialize import parse_yaml
 
-    shown = subprocess.run(
-        ["git", "show", f"{commit}:dvc.lock"], cwd=root, capture_output=True, text=True
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", commit], cwd=root, capture_output=True, text=True
     )
-    return parse_yaml(shown.stdout, "dvc.lock") if shown.returncode == 0 else None
+    locks = {}
+    for path in listed.stdout.splitlines():
+        if Path(path).name == "dvc.lock":
+            shown = subprocess.run(
+                ["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, text=True
+            )
+            if shown.returncode == 0:
+                locks[path] = parse_yaml(shown.stdout, path)
+    return locks
 
 
-def trim_lockfile(worktree: Path, lock: dict | None, keep: Collection[str]) -> None:
-    """Write the worktree's dvc.lock with only the entries of ``keep``: the stages upstream of
-    the one to run that were not dispatched (up to date in the user's workspace, so their
-    outputs are in the cache or in git). Besides letting DVC restore dispatched stages from the
-    run-cache, a short lock file is quick to rewrite (1.7 s for the default matrix's 82
-    entries); this one is discarded with the worktree."""
-    if lock is None:
-        return
+def trim_lockfile(worktree: Path, locks: dict[str, dict], keep: Collection[str]) -> None:
+    """Write the worktree's lock files with only the entries of ``keep`` (stage addresses): the
+    stages upstream of the one to run that were not dispatched (up to date in the user's
+    workspace, so their outputs are in the cache or in git). Besides letting DVC restore
+    dispatched stages from the run-cache, a short lock file is quick to rewrite (1.7 s for the
+    default matrix's 82 entries); these are discarded with the worktree."""
     from dvc.utils.serialize import dumps_yaml
 
-    stages = lock.get("stages") or {}
-    trimmed = {**lock, "stages": {name: entry for name, entry in stages.items() if name in keep}}
-    (worktree / "dvc.lock").write_text(dumps_yaml(trimmed))
+    wanted = _by_lock_file(keep)
+    for path, lock in locks.items():
+        stages = lock.get("stages") or {}
+        names = wanted.get(path, set())
+        trimmed = {**lock, "stages": {name: e for name, e in stages.items() if name in names}}
+        (worktree / path).write_text(dumps_yaml(trimmed))
 
 
 def forget_entries(root: Path, names: Collection[str]) -> int:
-    """Remove the entries of ``names`` from ``root``'s dvc.lock (one rewrite), so that the
-    closing repro restores those stages from the run-cache and records them anew. Returns how
-    many were removed. A repro that stops before restoring them leaves them out of date, and
-    the next one restores them."""
+    """Remove the entries of ``names`` (stage addresses) from ``root``'s lock files (one
+    rewrite each), so that the closing repro restores those stages from the run-cache and
+    records them anew. Returns how many were removed. A repro that stops before restoring them
+    leaves them out of date, and the next one restores them."""
     from dvc.utils.serialize import modify_yaml
 
-    path = root / "dvc.lock"
-    if not path.is_file():
-        return 0
-    with modify_yaml(str(path)) as data:
-        stages = data.get("stages") or {}
-        dropped = [name for name in names if name in stages]
-        for name in dropped:
-            del stages[name]
-    return len(dropped)
+    removed = 0
+    for lock_file, wanted in sorted(_by_lock_file(names).items()):
+        path = root / lock_file
+        if not path.is_file():
+            continue
+        with modify_yaml(str(path)) as data:
+            stages = data.get("stages") or {}
+            dropped = [name for name in wanted if name in stages]
+            for name in dropped:
+                del stages[name]
+        removed += len(dropped)
+    return removed

@@ -53,7 +53,22 @@ def _hardware_changed(root: Path, params_file: str) -> bool:
     return not recorded.is_file() or json.loads(recorded.read_text()) != current
 
 
-def plan_stages(root: Path, params_file: str = "params.yaml") -> Plan:
+def _pipeline_graph(graph, root: Path, pipeline: str):
+    """The stages of one pipeline file and every stage they depend on (of any file): the
+    studies pipeline is not part of the default one, but the default's stages feed it."""
+    import networkx as nx
+
+    target = (root / pipeline).resolve()
+    chosen = {stage for stage in graph if Path(stage.dvcfile.path).resolve() == target}
+    if not chosen and not target.is_file():
+        raise DispatchError(f"{pipeline}: no such pipeline file in {root}")
+    keep = set(chosen)
+    for stage in chosen:
+        keep |= nx.descendants(graph, stage)  # descendants: its dependencies
+    return graph.subgraph(keep)
+
+
+def plan_stages(root: Path, params_file: str = "params.yaml", pipeline: str = "dvc.yaml") -> Plan:
     """Stages out of date in ``root``'s workspace, plus everything downstream of them (whether a
     dependant must re-run is known only once its inputs exist; its worker then restores or
     skips it). Stages that always run are left to each worker's own `dvc repro`; stages with
@@ -62,7 +77,8 @@ def plan_stages(root: Path, params_file: str = "params.yaml") -> Plan:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        graph = repo.index.graph  # edges point from a stage to the stages it depends on
+        # edges point from a stage to the stages it depends on
+        graph = _pipeline_graph(repo.index.graph, root, pipeline)
         with repo.lock:
             stale = {stage for stage in graph if not stage.always_changed and stage.changed()}
         hardware_stale = _hardware_changed(root, params_file)

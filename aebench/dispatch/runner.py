@@ -84,11 +84,13 @@ def run_matrix(
     scheduler: str | None = None,
     params_file: str = "params.yaml",
     progress: bool = True,
+    pipeline: str = "dvc.yaml",
 ) -> RunSummary:
-    """Run every out-of-date stage on Dask workers, then the closing `dvc repro` in ``root``."""
+    """Run every out-of-date stage of ``pipeline`` (and of what it depends on) on Dask workers,
+    then the closing `dvc repro` of ``pipeline`` in ``root``."""
     root = root.resolve()
     with _one_run_at_a_time(root):
-        return _run_matrix(root, workers, scheduler, params_file, progress)
+        return _run_matrix(root, workers, scheduler, params_file, progress, pipeline)
 
 
 @contextmanager
@@ -110,7 +112,12 @@ def _one_run_at_a_time(root: Path) -> Iterator[None]:
 
 
 def _run_matrix(
-    root: Path, workers: int | None, scheduler: str | None, params_file: str, progress: bool
+    root: Path,
+    workers: int | None,
+    scheduler: str | None,
+    params_file: str,
+    progress: bool,
+    pipeline: str,
 ) -> RunSummary:
     started = time.perf_counter()
     params = load_params(root / params_file)
@@ -119,7 +126,7 @@ def _run_matrix(
         cores = os.cpu_count() or 1
         workers = workers or default_workers(params.train.threads, cores, gpus)
         check_workers(workers, params.train.threads, cores, gpus)
-    plan = plan_stages(root, params_file)
+    plan = plan_stages(root, params_file, pipeline)
     for stage in plan.local_first:  # committed outputs (the evaluator): here, before the snapshot
         print(f"aebench run: {stage} writes outputs kept in git; `dvc repro {stage}` here first")
         _repro(root, stage)
@@ -149,7 +156,7 @@ def _run_matrix(
     final_ran: list[str] = []
     if not failed:
         forget_entries(root, plan.order)  # else DVC would rerun what the workers ran
-        final_ran = _closing_repro(root)
+        final_ran = _closing_repro(root, pipeline)
     # a dispatched stage the closing repro had to run again: the workspace differed from the
     # snapshot the workers ran (a file edited during the run, or an ignored file inside a
     # dependency folder); the results are right, but they were computed twice
@@ -258,10 +265,11 @@ def _stop_group(process: subprocess.Popen, grace_seconds: float = 10) -> None:
             continue
 
 
-def _closing_repro(root: Path) -> list[str]:
-    """One `dvc repro` in the user's workspace: restores every dispatched stage from the
-    run-cache and runs what is left (the report); dvc.lock is written once, at the end."""
-    return _repro(root)
+def _closing_repro(root: Path, pipeline: str = "dvc.yaml") -> list[str]:
+    """One `dvc repro` of ``pipeline`` in the user's workspace: restores every dispatched stage
+    from the run-cache and runs what is left (the report); lock files are written once, at the
+    end."""
+    return _repro(root) if pipeline == "dvc.yaml" else _repro(root, pipeline)
 
 
 def summary_table(summary: RunSummary) -> str:

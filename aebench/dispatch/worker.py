@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from aebench.dispatch.lockfile import committed_lock, trim_lockfile
+from aebench.dispatch.lockfile import committed_locks, trim_lockfile
 from aebench.dispatch.workspace import create_worktree
 
 # One checkout per worker process: a worker restarted after a crash gets a fresh one.
@@ -79,14 +79,14 @@ def reproduce(
     stage: str, job: Job, lock_entries: Collection[str], *upstream: StageOutcome
 ) -> StageOutcome:
     """Reproduce ``stage`` (and restore what it needs from the run-cache) in this worker's
-    checkout. ``lock_entries``: the dvc.lock entries it keeps (see ``trim_lockfile``).
+    checkout. ``lock_entries``: the lock entries it keeps (see ``trim_lockfile``).
     ``upstream`` only orders the tasks: Dask starts this one after them."""
     worker = _worker_name()
     worktree = _WORKTREES.get(os.getpid())
     if worktree is None or not worktree.is_dir():
         worktree = create_worktree(job.root, job.commit, f"{worker}-{os.getpid()}", job.cache_dir)
         _WORKTREES[os.getpid()] = worktree
-    trim_lockfile(worktree, committed_lock(job.root, job.commit), lock_entries)
+    trim_lockfile(worktree, committed_locks(job.root, job.commit), lock_entries)
     log_path = job.root / ".aebench" / "logs" / f"{stage.replace('/', '_')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

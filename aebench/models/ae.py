@@ -31,8 +31,9 @@ class Autoencoder(nn.Module):
         self.encoder = build_encoder(
             spec.arch, self.image_shape, spec.hidden, self.code_width(), spec.code_activation
         )
-        decoder_hidden = spec.decoder_widths if spec.arch == "mlp" else spec.hidden
-        self.decoder = build_decoder(spec.arch, self.image_shape, decoder_hidden, spec.latent_dim)
+        self.decoder = build_decoder(
+            spec.arch, self.image_shape, spec.decoder_widths, spec.latent_dim
+        )
 
     def code_width(self) -> int:
         return self.spec.latent_dim

@@ -130,8 +130,9 @@ def draw_figures(
     )
 
     trace_path = dirs.diagnostics / dataset / "chain_trace.csv" if dirs.diagnostics else None
-    if trace_path is not None and trace_path.is_file():
-        trace = pd.read_csv(trace_path)
+    # a run without a denoising family traces no chain: the file then holds no rows
+    trace = pd.read_csv(trace_path) if trace_path is not None and trace_path.is_file() else None
+    if trace is not None and "variant" in trace and len(trace):
         chain = params.evaluate.chain
         add(
             "samples",

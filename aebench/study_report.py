@@ -1,0 +1,281 @@
+"""The studies report: each swept setting as metric-against-value curves with 95% bands, a table
+of every point and a finding per study, each change stated as a difference with its interval."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure as MplFigure
+from scipy import stats
+
+from aebench.config import Params, StudySpec
+from aebench.data import read_manifest
+from aebench.report import figures
+from aebench.report.document import BulletList, Cell, Document, Figure, Heading, Paragraph, Table
+from aebench.report.glossary import describe
+from aebench.report.intervals import LEVEL, Sample, difference, signed_text
+from aebench.report.results import PER_IMAGE_FILE, run_path
+from aebench.report.tables import format_value
+from aebench.studies import run_root
+
+# What every study draws: reconstruction, robustness to each corruption kind, generation (the GMM
+# sampler applies to every family) and, for the families with a posterior, the NLL.
+STUDY_METRICS = (
+    "recon_mse",
+    "robust_gaussian_mse_corrupted",
+    "robust_masking_mse_corrupted",
+    "robust_salt_pepper_mse_corrupted",
+    "sample_gmm_fd",
+    "nll_iw",
+)
+KEY_LABELS = {
+    "noise.level": "training noise level",
+    "beta": "β (KL weight)",
+    "latent_dim": "code size (latent_dim)",
+    "train_images": "training images",
+}
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """One study's runs on one dataset: a row per (curve, point, seed) with the metrics, and the
+    per-image arrays behind them (keyed by variant name and seed)."""
+
+    study: StudySpec
+    dataset: str
+    runs: pd.DataFrame  # columns: curve, value, variant, seed, *STUDY_METRICS present
+    per_image: dict[tuple[str, int], dict[str, np.ndarray]]
+
+
+def _full_split_size(data_dir: Path) -> int:
+    return int(read_manifest(data_dir)["splits"]["train"]["shape"][0])
+
+
+def gather_study(params: Params, study: StudySpec, dataset: str, data_root: Path) -> StudyResults:
+    """Read every point's metrics.json and per_image.npz; a missing run is named."""
+    rows, per_image = [], {}
+    for curve in study.curves:
+        for value, variant in curve.points:
+            x = _full_split_size(data_root / dataset) if value is None else value
+            for seed in params.run.seeds:
+                path = run_path(run_root(params, variant) / "metrics", dataset, variant, seed)
+                if not path.is_file():
+                    raise FileNotFoundError(
+                        f"{path} not found: study {study.name!r} needs {variant} seed {seed}; "
+                        "run `aebench study`"
+                    )
+                metrics = json.loads(path.read_text())["metrics"]
+                row = {"curve": curve.variant, "value": float(x), "variant": variant, "seed": seed}
+                row |= {key: metrics[key] for key in STUDY_METRICS if key in metrics}
+                rows.append(row)
+                with np.load(path.parent / PER_IMAGE_FILE) as arrays:
+                    per_image[(variant, seed)] = {k: arrays[k] for k in arrays.files}
+    return StudyResults(study, dataset, pd.DataFrame(rows), per_image)
+
+
+def sample_of(results: StudyResults, variant: str, metric: str) -> Sample | None:
+    """A point's per-seed values and, where the metric has them, its seed-averaged per-image
+    values (so an interval covers the finite test set too)."""
+    frame = results.runs[results.runs.variant == variant]
+    if metric not in frame or frame[metric].isna().any():
+        return None
+    arrays = [results.per_image[(variant, seed)].get(metric) for seed in frame.seed]
+    images = None if any(a is None for a in arrays) else np.mean(arrays, axis=0)
+    return Sample(frame[metric].to_numpy(dtype=np.float64), images)
+
+
+def mean_band(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean over seeds and its 95% t-interval (the band the curves draw); no band for one seed."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, mean, mean
+    half = stats.t.ppf(0.5 + LEVEL / 2, len(values) - 1) * np.std(values, ddof=1)
+    half /= math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def _metrics_present(results: StudyResults) -> list[str]:
+    return [m for m in STUDY_METRICS if m in results.runs and results.runs[m].notna().any()]
+
+
+@figures._closes_on_error
+def draw_study(results: StudyResults, palette: figures.Palette) -> MplFigure:
+    """One panel per metric: mean over seeds against the swept value, a line per swept variant,
+    its 95% interval of the mean as a band; the variant's own setting is ringed."""
+    metrics = _metrics_present(results)
+    columns = 3
+    rows = math.ceil(len(metrics) / columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(figures.WIDTH_IN, 2.9 * rows + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    markers = figures.variant_markers(list(palette))
+    key = results.study.key
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        for curve in results.study.curves:
+            runs = results.runs
+            frame = runs[(runs.curve == curve.variant) & runs[metric].notna()]
+            if frame.empty:
+                continue
+            points = [
+                (value, *mean_band(group[metric].to_numpy(dtype=np.float64)))
+                for value, group in frame.groupby("value", sort=True)
+            ]
+            x, mean, low, high = (np.array(column) for column in zip(*points, strict=True))
+            colour = palette[curve.variant]
+            ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
+            ax.plot(x, mean, color=colour, marker=markers[curve.variant], markersize=4)
+            own = frame[frame.variant == curve.variant]["value"]
+            if len(own):
+                at = float(own.iloc[0])
+                ax.plot(
+                    [at],
+                    [mean[list(x).index(at)]],
+                    marker="o",
+                    markersize=10,
+                    markerfacecolor="none",
+                    color=colour,
+                )
+        entry = describe(metric)
+        ax.set_title(entry.header, fontsize=9)
+        if figures._spans_wide_range(results.runs["value"].to_numpy(dtype=np.float64)):
+            ax.set_xscale("log")
+        ax.set_xlabel(KEY_LABELS.get(key, key))
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.set_visible(False)
+    n_seeds = results.runs.groupby("variant")["seed"].nunique().min()
+    fig.suptitle(
+        f"Study {results.study.name} on {results.dataset}: mean over {n_seeds} seeds, band = "
+        f"{LEVEL:.0%} interval of the mean; ringed: the variant's own setting"
+    )
+    handles = figures._variant_handles([c.variant for c in results.study.curves], palette, True)
+    figures._bottom_legend(fig, handles)
+    return fig
+
+
+def study_figure(results: StudyResults, path: Path) -> Path:
+    palette = figures.variant_palette([c.variant for c in results.study.curves])
+    with figures._style():
+        return figures.save_png(draw_study(results, palette), path)
+
+
+def _value_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def curve_findings(results: StudyResults) -> list[str]:
+    """Per swept variant and metric: where the metric is best, and the change from the smallest
+    to the largest setting as a difference with its 95% interval."""
+    lines = []
+    for curve in results.study.curves:
+        frame = results.runs[results.runs.curve == curve.variant]
+        values = sorted(frame["value"].unique())
+        if len(values) < 2:
+            continue
+        first, last = (frame[frame.value == v]["variant"].iloc[0] for v in (values[0], values[-1]))
+        parts = []
+        for metric in _metrics_present(results):
+            low, high = sample_of(results, first, metric), sample_of(results, last, metric)
+            if low is None or high is None:
+                continue
+            entry = describe(metric)
+            means = frame.groupby("value")[metric].mean()
+            best = (
+                None
+                if entry.higher_is_better is None
+                else means.idxmax()
+                if entry.higher_is_better
+                else means.idxmin()
+            )
+            where = f"best at {_value_text(best)}; " if best is not None else ""
+            change = signed_text(difference(high, low))
+            parts.append(f"{entry.label} {entry.arrow} {where}change {change}")
+        span = f"{_value_text(values[0])} → {_value_text(values[-1])}"
+        lines.append(f"**{curve.variant}** ({span}): " + "; ".join(parts))
+    return lines
+
+
+def study_table(results: StudyResults) -> Table:
+    """Every point: mean ± sd over seeds per metric."""
+    metrics = _metrics_present(results)
+    header = (
+        "variant",
+        KEY_LABELS.get(results.study.key, results.study.key),
+        "run",
+        *(describe(m).header for m in metrics),
+    )
+    rows = []
+    for curve in results.study.curves:
+        frame = results.runs[results.runs.curve == curve.variant]
+        for value, group in frame.groupby("value", sort=True):
+            variant = group["variant"].iloc[0]
+            cells = [Cell(curve.variant), Cell(_value_text(value)), Cell(f"`{variant}`")]
+            for metric in metrics:
+                column = group[metric].dropna()
+                cells.append(
+                    Cell(
+                        format_value(float(column.mean()), float(column.std(ddof=1)), len(column))
+                        if len(column)
+                        else "–"
+                    )
+                )
+            rows.append(tuple(cells))
+    return Table(header, tuple(rows), caption="mean ± sd over seeds")
+
+
+def study_section(results: StudyResults, figure_path: Path, report_dir: Path) -> list:
+    """The blocks of one study on one dataset."""
+    study = results.study
+    label = KEY_LABELS.get(study.key, study.key)
+    lines = curve_findings(results)
+    intro = (
+        f"`{study.key}` swept over {', '.join(_value_text(v) for v in study.values)} for "
+        f"{', '.join(f'`{c.variant}`' for c in study.curves)} (each variant's own setting is a "
+        f"point too). Change = metric at the largest {label} − at the smallest, with its "
+        f"{LEVEL:.0%} interval over training seeds and test images (per comparison, not "
+        "adjusted for the several read here)."
+    )
+    return [
+        Heading(2, f"{study.name} on {results.dataset}"),
+        Paragraph(intro),
+        BulletList(tuple(lines)),
+        Figure(figure_path.relative_to(report_dir), f"Study {study.name}: metrics against {label}"),
+        study_table(results),
+    ]
+
+
+def build_document(sections: list[list]) -> Document:
+    doc = Document()
+    doc.add(
+        Heading(1, "aebench studies"),
+        Paragraph(
+            "Each study sweeps one setting of some variants of the default run; every other "
+            "setting, the data, the seeds and the corruption draws stay those of the default "
+            "run. Points equal to a default variant reuse its runs. Declared in params.yaml "
+            "(`studies`, `run.studies`); run with `aebench study`."
+        ),
+    )
+    for blocks in sections:
+        doc.add(*blocks)
+    return doc
+
+
+def study_metrics(results: list[StudyResults]) -> dict:
+    """``{study: {dataset: {variant: {metric: mean}}}}`` for `dvc metrics`."""
+    out: dict = {}
+    for result in results:
+        means = result.runs.groupby("variant", sort=False)[_metrics_present(result)].mean()
+        out.setdefault(result.study.name, {})[result.dataset] = {
+            variant: {k: float(v) for k, v in row.items() if not math.isnan(v)}
+            for variant, row in means.iterrows()
+        }
+    return out

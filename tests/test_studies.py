@@ -1,0 +1,311 @@
+"""Studies: sweeps declared in params.yaml become generated variants, run by their own pipeline
+file and drawn as curves with intervals."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from aebench.config import (
+    ParamsError,
+    StudyCurve,
+    StudySpec,
+    load_params,
+    parse_params,
+    study_point_name,
+)
+from aebench.data import DatasetError, training_subset
+from aebench.report.intervals import Sample, difference
+from aebench.studies import POINTS_FILE, StaleStudies, check_points, render_points, write_points
+from aebench.study_report import StudyResults, curve_findings, draw_study, mean_band
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _with_studies(raw: dict, studies: dict, run_studies: list[str] | None = None) -> dict:
+    raw["studies"] = studies
+    raw["run"]["studies"] = list(studies) if run_studies is None else run_studies
+    return raw
+
+
+# ---------------------------------------------------------------- declaring a study
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.5, "vae--beta-0p5"), (2.0, "vae--beta-2"), (2, "vae--beta-2"), (0.001, "vae--beta-0p001")],
+)
+def test_point_names_are_path_and_stage_safe(value, expected):
+    assert study_point_name("vae", "beta", value) == expected
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", study_point_name("dae", "noise.level", 1e-5))
+
+
+def test_a_study_generates_variants_with_one_setting_changed(raw_params):
+    raw_params["variants"]["beta4"] = {"family": "vae", "latent_dim": 4, "beta": 4.0}
+    raw_params["run"]["variants"] = ["ae", "vae", "dae", "beta4"]
+    study = {"variants": ["vae"], "key": "beta", "values": [0.5, 4.0]}
+    params = parse_params(_with_studies(raw_params, {"b": study}))
+    curve = params.studies["b"].curves[0]
+    # the variant's own value (1.0) is a point; beta 4 equals a run variant, whose runs it reuses
+    assert curve.points == ((0.5, "vae--beta-0p5"), (1.0, "vae"), (4.0, "beta4"))
+    assert list(params.study_points) == ["vae--beta-0p5"]
+    point = params.variant("vae--beta-0p5")
+    assert point.beta == 0.5 and point.latent_dim == params.variants["vae"].latent_dim
+    assert params.points_to_run() == ("vae--beta-0p5",)
+
+
+def test_a_point_equal_to_a_variant_outside_the_run_is_generated(raw_params):
+    raw_params["variants"]["beta4"] = {"family": "vae", "latent_dim": 4, "beta": 4.0}
+    study = {"variants": ["vae"], "key": "beta", "values": [4.0]}
+    params = parse_params(_with_studies(raw_params, {"b": study}))
+    assert "vae--beta-4" in params.study_points  # beta4 has no runs to reuse
+
+
+def test_noise_level_code_size_and_data_size_are_swept(raw_params):
+    raw_params["run"]["variants"] = ["ae", "dae"]
+    studies = {
+        "noise": {"variants": ["dae"], "key": "noise.level", "values": [0.1, 0.5]},
+        "size": {"variants": ["ae", "dae"], "key": "latent_dim", "values": [2, 8]},
+        "data": {"variants": ["ae"], "key": "train_images", "values": [100, 400]},
+    }
+    params = parse_params(_with_studies(raw_params, studies))
+    assert params.variant("dae--noise_level-0p1").noise.level == 0.1
+    assert params.variant("dae--noise_level-0p1").noise.kind == "masking"
+    assert params.variant("ae--latent_dim-8").latent_dim == 8
+    data = params.studies["data"].curves[0].points
+    assert data == ((100, "ae--train_images-100"), (400, "ae--train_images-400"), (None, "ae"))
+    assert params.variant("ae--train_images-100").to_dict()["train_images"] == 100
+    assert "train_images" not in params.variants["ae"].to_dict()  # old checkpoints unchanged
+
+
+@pytest.mark.parametrize(
+    ("study", "message"),
+    [
+        ({"variants": ["ae"], "key": "beta", "values": [2]}, "has no setting 'beta'"),
+        ({"variants": ["ae"], "key": "hidden", "values": [2]}, "studies.s.key: 'hidden'"),
+        ({"variants": ["nope"], "key": "beta", "values": [2]}, "'nope' is not defined"),
+        ({"variants": ["ae"], "key": "latent_dim", "values": [2.5]}, "value 2.5 for 'ae'"),
+        ({"variants": ["dae"], "key": "noise.level", "values": [1.5]}, "out of range"),
+        ({"variants": ["vae"], "key": "beta", "values": [2, 2]}, "duplicate"),
+        ({"variants": ["vae"], "key": "beta", "values": ["x"]}, "expected numbers"),
+        ({"variants": ["vae"], "key": "beta"}, "missing required key 'values'"),
+    ],
+)
+def test_a_bad_study_is_one_message_naming_it(raw_params, study, message):
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        parse_params(_with_studies(raw_params, {"s": study}))
+
+
+def test_run_studies_names_declared_studies_only(raw_params):
+    raw_params["run"]["studies"] = ["missing"]
+    with pytest.raises(ParamsError, match=r"run\.studies: 'missing' is not declared"):
+        parse_params(raw_params)
+
+
+def test_the_repository_points_file_matches_its_params():
+    params = load_params(REPO / "params.yaml")
+    check_points(params, REPO)  # a stale committed points.yaml would run the wrong sweep
+    runs = yaml.safe_load((REPO / POINTS_FILE).read_text())["runs"]
+    expected = len(params.points_to_run()) * len(params.run.seeds) * len(params.run.datasets)
+    assert len(runs) == expected > 0
+
+
+def test_a_stale_points_file_is_refused_and_rewritten(raw_params, tmp_path):
+    study = {"variants": ["vae"], "key": "beta", "values": [0.5]}
+    params = parse_params(_with_studies(raw_params, {"b": study}))
+    with pytest.raises(StaleStudies, match="aebench study"):
+        check_points(params, tmp_path)
+    assert write_points(params, tmp_path) and not write_points(params, tmp_path)
+    check_points(params, tmp_path)
+    runs = yaml.safe_load(render_points(params).split("\n", 2)[2])["runs"]
+    assert runs == {
+        "digits-vae--beta-0p5-0": {
+            "base": "vae",
+            "dataset": "digits",
+            "seed": 0,
+            "variant": "vae--beta-0p5",
+        }
+    }
+    raw_params["studies"]["b"]["values"] = [0.25]
+    with pytest.raises(StaleStudies):
+        check_points(parse_params(raw_params), tmp_path)
+
+
+# ---------------------------------------------------------------- the data-size setting
+
+
+def test_a_training_subset_keeps_class_shares_and_ignores_the_training_seed():
+    labels = np.repeat(np.arange(4), [100, 200, 300, 400])
+    images = np.arange(len(labels))[:, None]
+    kept, kept_labels = training_subset(images, labels, 100, seed=0)
+    assert np.bincount(kept_labels).tolist() == [10, 20, 30, 40]
+    assert np.array_equal(labels[kept[:, 0]], kept_labels)  # images stay with their labels
+    again, _ = training_subset(images, labels, 100, seed=0)
+    other, _ = training_subset(images, labels, 100, seed=1)
+    assert np.array_equal(kept, again) and not np.array_equal(kept, other)
+    with pytest.raises(DatasetError, match="allowed: 2 to 999"):
+        training_subset(images, labels, 1000, seed=0)
+    with pytest.raises(DatasetError, match="keep all 4 classes"):
+        training_subset(images, labels, 3, seed=0)
+
+
+# ---------------------------------------------------------------- the curves and findings
+
+
+def _results(rng: np.random.Generator) -> StudyResults:
+    """A two-point curve: MSE rises by 0.01 from value 1 to value 4; five seeds each."""
+    study = StudySpec("s", "beta", (4.0,), (StudyCurve("v", ((1.0, "v"), (4.0, "v--beta-4"))),))
+    rows, per_image = [], {}
+    for value, variant, centre in ((1.0, "v", 0.02), (4.0, "v--beta-4", 0.03)):
+        for seed in range(5):
+            images = centre + rng.normal(0, 0.005, 50) + rng.normal(0, 0.001)
+            rows.append(
+                {
+                    "curve": "v",
+                    "value": value,
+                    "variant": variant,
+                    "seed": seed,
+                    "recon_mse": float(images.mean()),
+                }
+            )
+            per_image[(variant, seed)] = {"recon_mse": images}
+    return StudyResults(study, "digits", pd.DataFrame(rows), per_image)
+
+
+def test_the_band_is_the_t_interval_of_the_mean():
+    values = np.array([1.0, 2.0, 4.0, 7.0])
+    mean, low, high = mean_band(values)
+    expected = stats.t.interval(0.95, 3, loc=values.mean(), scale=stats.sem(values))
+    assert (low, high) == pytest.approx(expected) and mean == 3.5
+    assert mean_band(np.array([2.0])) == (2.0, 2.0, 2.0)
+
+
+def test_a_finding_states_the_change_with_its_interval():
+    results = _results(np.random.default_rng(0))
+    (line,) = curve_findings(results)
+    frame = results.runs
+    high = frame[frame.value == 4.0]
+    low = frame[frame.value == 1.0]
+    diff = difference(
+        Sample(
+            high.recon_mse.to_numpy(),
+            np.mean([results.per_image[("v--beta-4", s)]["recon_mse"] for s in range(5)], axis=0),
+        ),
+        Sample(
+            low.recon_mse.to_numpy(),
+            np.mean([results.per_image[("v", s)]["recon_mse"] for s in range(5)], axis=0),
+        ),
+    )
+    assert diff.excludes_zero and 0.005 < diff.estimate < 0.015
+    assert line.startswith("**v** (1 → 4): ")
+    assert "best at 1;" in line  # MSE: lower is better
+    assert f"+{diff.estimate:.4f}"[:6] in line and "95% CI" in line
+
+
+def test_the_study_figure_draws_a_band_and_a_line_per_curve():
+    import matplotlib.pyplot as plt
+
+    results = _results(np.random.default_rng(1))
+    fig = draw_study(results, {"v": (0.1, 0.2, 0.5)})
+    try:
+        ax = fig.axes[0]
+        assert len(ax.collections) == 1  # the band
+        line = ax.lines[0]
+        means = results.runs.groupby("value").recon_mse.mean()
+        assert np.allclose(line.get_ydata(), means.to_numpy())
+        assert math.isclose(ax.lines[1].get_xdata()[0], 1.0)  # the variant's own point, ringed
+    finally:
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_aebench_study_runs_only_the_studies_and_reports_their_curves(tmp_path):
+    from test_dispatch import _git, _run
+    from test_pipeline import _copy_repo
+
+    root = _copy_repo(
+        tmp_path / "repo",
+        {"datasets": ["digits"], "variants": ["ae", "vae"], "seeds": [0, 1]},
+        epochs=2,
+    )
+    (root / "studies").mkdir()
+    (root / "studies" / "dvc.yaml").write_text((REPO / "studies" / "dvc.yaml").read_text())
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["studies"] = {
+        "beta": {"variants": ["vae"], "key": "beta", "values": [4.0]},
+        "data": {"variants": ["ae"], "key": "train_images", "values": [300]},
+    }
+    params["run"]["studies"] = ["beta", "data"]
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "tiny study")
+    aebench = [sys.executable, "-m", "aebench.cli"]
+    result = _run(root, *aebench, "study", "--workers", "2", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    closing = re.search(r"closing `dvc repro` ran: (.*);", result.stdout).group(1)
+    assert "studies/dvc.yaml:study_report" in closing
+    assert not (root / "reports" / "README.md").exists()  # the default report is not a study's
+    trained = torch_load_spec(root / "studies/models/digits/ae--train_images-300/1/model.pt")
+    assert trained["train_images"] == 300
+    metrics = json.loads((root / "reports/studies/metrics.json").read_text())
+    beta = metrics["beta"]["digits"]
+    assert set(beta) == {"vae", "vae--beta-4"}
+    assert beta["vae--beta-4"]["nll_iw"] > 0 and "nll_iw" not in metrics["data"]["digits"]["ae"]
+    report = (root / "reports/studies/README.md").read_text()
+    assert "**vae** (1 → 4)" in report and "95% CI" in report
+    manifest = json.loads((root / "data/digits/manifest.json").read_text())
+    whole = manifest["splits"]["train"]["shape"][0]  # the variant's own point: all of the split
+    assert f"**ae** (300 → {whole})" in report
+    assert (root / "reports/studies/figures/digits_beta.png").stat().st_size > 1000
+    status = _run(root, sys.executable, "-m", "dvc", "status", "studies/dvc.yaml")
+    assert "changed" not in status.stdout, status.stdout
+    plain = _run(root, sys.executable, "-m", "dvc", "repro")  # the default run: no study stage
+    assert plain.returncode == 0, plain.stderr
+    assert "study" not in " ".join(re.findall(r"Running stage '([^']+)'", plain.stdout))
+    # a sweep edited without `aebench study`: the report refuses the stale points file
+    params["studies"]["beta"]["values"] = [2.0]
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stale = _run(root, sys.executable, "pipeline/study_report.py")
+    assert stale.returncode == 2 and "run `aebench study`" in stale.stderr
+    assert (root / "reports/studies/README.md").read_text() == report  # nothing half-written
+
+
+def torch_load_spec(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=True)["variant"]
+
+
+def test_the_studies_pipeline_has_a_train_and_an_evaluate_stage_per_run():
+    import os
+
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "dvc", "stage", "list", "studies/dvc.yaml", "--name-only"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    runs = yaml.safe_load((REPO / POINTS_FILE).read_text())["runs"]
+    names = set(listed.stdout.split())
+    expected = {
+        f"studies/dvc.yaml:{stage}@{run}"
+        for run in runs
+        for stage in ("train_study", "evaluate_study")
+    }
+    assert names == expected | {"studies/dvc.yaml:study_report"}
