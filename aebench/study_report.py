@@ -19,7 +19,14 @@ from aebench.data import read_manifest
 from aebench.report import figures
 from aebench.report.document import BulletList, Cell, Document, Figure, Heading, Paragraph, Table
 from aebench.report.glossary import describe
-from aebench.report.intervals import LEVEL, Sample, difference, signed_text
+from aebench.report.intervals import (
+    LEVEL,
+    Difference,
+    Sample,
+    difference,
+    estimate_text,
+    signed_text,
+)
 from aebench.report.results import PER_IMAGE_FILE, run_path
 from aebench.report.tables import format_value
 from aebench.studies import run_root
@@ -172,36 +179,72 @@ def _value_text(value: float) -> str:
     return f"{value:g}"
 
 
-def curve_findings(results: StudyResults) -> list[str]:
-    """Per swept variant and metric: where the metric is best, and the change from the smallest
-    to the largest setting as a difference with its 95% interval."""
-    lines = []
+@dataclass(frozen=True)
+class Change:
+    """One swept variant's metric from the smallest to the largest setting."""
+
+    curve: str
+    metric: str
+    first: float
+    last: float
+    diff: Difference  # at the largest − at the smallest setting
+    best: float | None  # the setting with the best mean (None: the metric has no direction)
+
+
+def curve_changes(results: StudyResults) -> list[Change]:
+    """Every (swept variant, metric) pair with a point at both ends of the sweep."""
+    changes = []
     for curve in results.study.curves:
         frame = results.runs[results.runs.curve == curve.variant]
         values = sorted(frame["value"].unique())
         if len(values) < 2:
             continue
         first, last = (frame[frame.value == v]["variant"].iloc[0] for v in (values[0], values[-1]))
-        parts = []
         for metric in _metrics_present(results):
             low, high = sample_of(results, first, metric), sample_of(results, last, metric)
             if low is None or high is None:
                 continue
             entry = describe(metric)
             means = frame.groupby("value")[metric].mean()
-            best = (
-                None
-                if entry.higher_is_better is None
-                else means.idxmax()
-                if entry.higher_is_better
-                else means.idxmin()
-            )
-            where = f"best at {_value_text(best)}; " if best is not None else ""
-            change = signed_text(difference(high, low))
-            parts.append(f"{entry.label} {entry.arrow} {where}change {change}")
-        span = f"{_value_text(values[0])} → {_value_text(values[-1])}"
-        lines.append(f"**{curve.variant}** ({span}): " + "; ".join(parts))
+            best = None
+            if entry.higher_is_better is not None:
+                best = float(means.idxmax() if entry.higher_is_better else means.idxmin())
+            diff = difference(high, low)
+            changes.append(Change(curve.variant, metric, values[0], values[-1], diff, best))
+    return changes
+
+
+def _change_text(change: Change) -> str:
+    entry = describe(change.metric)
+    best = "" if change.best is None else f", best at {_value_text(change.best)}"
+    return f"{entry.label} {entry.arrow} {signed_text(change.diff)}{best}"
+
+
+def curve_findings(results: StudyResults) -> list[str]:
+    """Per swept variant: each metric's change from the smallest to the largest setting, as a
+    difference with its 95% interval, and the setting where the metric is best."""
+    lines = []
+    for curve in results.study.curves:
+        mine = [c for c in curve_changes(results) if c.curve == curve.variant]
+        if mine:
+            span = f"{_value_text(mine[0].first)} → {_value_text(mine[0].last)}"
+            lines.append(f"**{curve.variant}** ({span}): " + "; ".join(map(_change_text, mine)))
     return lines
+
+
+def study_finding(results: StudyResults) -> str:
+    """The study in one paragraph: which end-to-end changes its intervals resolve."""
+    changes = curve_changes(results)
+    label = KEY_LABELS.get(results.study.key, results.study.key)
+    resolved = [c for c in changes if c.diff.excludes_zero]
+    listed = "; ".join(
+        f"`{c.curve}` {describe(c.metric).label} {estimate_text(c.diff)[0]}" for c in resolved
+    )
+    head = (
+        f"**Finding.** From the smallest to the largest {label}, {len(resolved)} of "
+        f"{len(changes)} changes are resolved (their {LEVEL:.0%} interval excludes 0)"
+    )
+    return head + (f": {listed}." if resolved else ".") + " Intervals are in the list below."
 
 
 def study_table(results: StudyResults) -> Table:
@@ -247,6 +290,7 @@ def study_section(results: StudyResults, figure_path: Path, report_dir: Path) ->
     return [
         Heading(2, f"{study.name} on {results.dataset}"),
         Paragraph(intro),
+        Paragraph(study_finding(results)),
         BulletList(tuple(lines)),
         Figure(figure_path.relative_to(report_dir), f"Study {study.name}: metrics against {label}"),
         study_table(results),

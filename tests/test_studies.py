@@ -27,7 +27,13 @@ from aebench.config import (
 from aebench.data import DatasetError, training_subset
 from aebench.report.intervals import Sample, difference
 from aebench.studies import POINTS_FILE, StaleStudies, check_points, render_points, write_points
-from aebench.study_report import StudyResults, curve_findings, draw_study, mean_band
+from aebench.study_report import (
+    StudyResults,
+    curve_findings,
+    draw_study,
+    mean_band,
+    study_finding,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -208,8 +214,10 @@ def test_a_finding_states_the_change_with_its_interval():
     )
     assert diff.excludes_zero and 0.005 < diff.estimate < 0.015
     assert line.startswith("**v** (1 → 4): ")
-    assert "best at 1;" in line  # MSE: lower is better
+    assert line.endswith(", best at 1")  # MSE: lower is better
     assert f"+{diff.estimate:.4f}"[:6] in line and "95% CI" in line
+    finding = study_finding(results)
+    assert "1 of 1 changes are resolved" in finding and "`v` MSE +0.0" in finding
 
 
 def test_the_study_figure_draws_a_band_and_a_line_per_curve():
