@@ -51,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _validate(path: str) -> None:
     params = load_params(path)
     run = params.run
+    if run.studies:  # a stale run list is refused before anything reads "ok"
+        from aebench.studies import check_points
+
+        check_points(params, Path(path).parent)
     print(
         f"{path}: ok — {len(run.datasets)} dataset(s) × {len(run.variants)} variant(s) × "
         f"{len(run.seeds)} seed(s) = {len(run.datasets) * len(run.variants) * len(run.seeds)} runs"
@@ -62,10 +66,6 @@ def _validate(path: str) -> None:
             f"study {name}: {study.key} × {len(study.curves)} variant(s), "
             f"{len(study.variant_names)} points ({len(new)} generated) × {len(run.seeds)} seed(s)"
         )
-    if run.studies:
-        from aebench.studies import check_points
-
-        check_points(params, Path(path).parent)
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
@@ -177,23 +177,26 @@ def _study(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     root = Path(args.params).resolve().parent
-    changed = write_points(params, root)
-    runs = len(params.points_to_run()) * len(params.run.seeds) * len(params.run.datasets)
-    print(
-        f"{POINTS_FILE}: {'rewritten' if changed else 'current'} — studies "
-        f"{', '.join(params.run.studies) or 'none (run.studies is empty)'}, {runs} generated run(s)"
-    )
+
+    def write() -> None:
+        changed = write_points(params, root)
+        runs = len(params.points_to_run()) * len(params.run.seeds) * len(params.run.datasets)
+        studies = ", ".join(params.run.studies) or "none (run.studies is empty)"
+        state = "rewritten" if changed else "current"
+        print(f"{POINTS_FILE}: {state} — studies {studies}, {runs} generated run(s)")
+
     if args.write_only:
+        write()
         return
     if not params.run.studies:
-        raise ParamsError(
-            "run.studies is empty: list the studies to run (declared: "
-            f"{', '.join(params.studies) or 'none'})"
-        )
-    _run(args, pipeline="studies/dvc.yaml")
+        declared = ", ".join(params.studies) or "none"
+        raise ParamsError(f"run.studies is empty: list the studies to run (declared: {declared})")
+    _run(args, pipeline="studies/dvc.yaml", prepare=write)
 
 
-def _run(args: argparse.Namespace, pipeline: str = "dvc.yaml") -> None:
+def _run(
+    args: argparse.Namespace, pipeline: str = "dvc.yaml", prepare: Callable[[], None] | None = None
+) -> None:
     import signal
 
     from aebench.dispatch.runner import run_matrix, summary_table
@@ -205,7 +208,7 @@ def _run(args: argparse.Namespace, pipeline: str = "dvc.yaml") -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell ignored it
     try:
         summary = run_matrix(
-            Path.cwd(), args.workers, args.scheduler, args.params, not args.quiet, pipeline
+            Path.cwd(), args.workers, args.scheduler, args.params, not args.quiet, pipeline, prepare
         )
     except KeyboardInterrupt:
         sys.exit(130)

@@ -34,10 +34,18 @@ class StaleStudies(RuntimeError):
 def study_runs(params: Params) -> dict[str, dict[str, str | int]]:
     """Every (dataset, generated point, seed) of the studies in run.studies, keyed by the
     stage-name suffix DVC will show (``<dataset>-<point>-<seed>``)."""
+    # the swept variant each point was made from (not parsed from the name: a variant's own
+    # name may contain the separator)
+    base_of = {
+        name: curve.variant
+        for study in params.run.studies
+        for curve in params.studies[study].curves
+        for _, name in curve.points
+    }
     runs: dict[str, dict[str, str | int]] = {}
     for dataset in params.run.datasets:
         for point in params.points_to_run():
-            base = point.split("--", 1)[0]
+            base = base_of[point]
             for seed in params.run.seeds:
                 runs[f"{dataset}-{point}-{seed}"] = {
                     "dataset": dataset,

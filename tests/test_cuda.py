@@ -65,7 +65,10 @@ def _train(raw_params: dict, family: str, images, seed: int):
     return model, result, nondeterministic
 
 
-@pytest.mark.parametrize("family", ["dae", "dvae"])  # corruption and reparameterisation draws
+# every family's own device-side draws: corruption (dae, dvae), reparameterisation (dvae, iwae's
+# K samples), the WAE's prior sample, the CAE's Rademacher probes; rae and sae draw none, but
+# their penalties run on the device too
+@pytest.mark.parametrize("family", ["dae", "dvae", "iwae", "wae", "rae", "cae", "sae"])
 def test_cuda_training_is_finite_on_device_and_reproducible(raw_params, images, family):
     first, result, nondeterministic = _train(raw_params, family, images, seed=5)
     second, _, _ = _train(raw_params, family, images, seed=5)

@@ -302,3 +302,28 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_run_plans_one_pipeline_and_the_stages_it_depends_on(tmp_path, raw_params):
+    """The default run never dispatches the studies pipeline; a study run dispatches its own
+    stages and the default stages they read, in dependency order."""
+    import yaml
+
+    from aebench.dispatch.plan import plan_stages
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    stage = {"cmd": "echo a > a.txt", "outs": ["a.txt"]}
+    other = {"cmd": "echo c > c.txt", "outs": ["c.txt"]}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"a": stage, "c": other}}))
+    (tmp_path / "studies").mkdir()
+    study = {"wdir": "..", "cmd": "cat a.txt > studies/b.txt", "deps": ["a.txt"]}
+    study["outs"] = ["studies/b.txt"]
+    (tmp_path / "studies" / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"b": study}}))
+
+    assert sorted(plan_stages(tmp_path).order) == ["a", "c"]
+    assert plan_stages(tmp_path, pipeline="studies/dvc.yaml").order == ["a", "studies/dvc.yaml:b"]
+    with pytest.raises(DispatchError, match=r"nope/dvc\.yaml: no such pipeline file"):
+        plan_stages(tmp_path, pipeline="nope/dvc.yaml")

@@ -144,9 +144,17 @@ def test_the_worker_lock_keeps_only_the_listed_entries(tmp_path):
     assert written == {"schema": "2.0", "stages": {"s": {"cmd": "s"}}}
 
 
-def test_a_commit_without_a_lock_file_is_left_alone(tmp_path):
-    trim_lockfile(tmp_path, {}, ["a"])
+def test_a_lock_file_the_commit_lacks_is_removed_from_the_worktree(tmp_path):
+    """A reused worktree's earlier stage wrote studies/dvc.lock, which the snapshot has none of:
+    only entries of dispatched stages can be in it, and none of them may stay."""
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "dvc.lock").write_text("schema: '2.0'\nstages: {s: {cmd: s}}\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep.txt").write_text("not a lock file")
+    trim_lockfile(tmp_path, {}, ["studies/dvc.yaml:s"])
     assert not (tmp_path / "dvc.lock").exists()
+    assert not (tmp_path / "studies" / "dvc.lock").exists()
+    assert (tmp_path / "data" / "keep.txt").exists()
 
 
 def test_lock_entries_are_found_in_their_pipelines_lock_file():

@@ -479,3 +479,13 @@ def test_variants_section_says_what_each_row_is(raw_params):
     ) in text
     assert "**iwae**: importance-weighted AE (Burda et al. 2015)" in text
     assert "**dvae**" not in text  # only the families compared
+
+
+def test_the_report_points_to_the_studies_only_when_some_are_run(evidence):
+    from dataclasses import replace
+
+    plain = render_markdown(build_report(_inputs(evidence)))
+    assert "reports/studies/" not in plain
+    inputs = replace(_inputs(evidence), studies=("dae_noise", "vae_beta"))
+    text = render_markdown(build_report(inputs))
+    assert "Studies (`dae_noise`, `vae_beta`)" in text and "`reports/studies/`" in text

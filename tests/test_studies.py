@@ -25,13 +25,15 @@ from aebench.config import (
     study_point_name,
 )
 from aebench.data import DatasetError, training_subset
-from aebench.report.intervals import Sample, difference
+from aebench.report.intervals import signed_text
 from aebench.studies import POINTS_FILE, StaleStudies, check_points, render_points, write_points
 from aebench.study_report import (
     StudyResults,
     curve_findings,
     draw_study,
     mean_band,
+    sample_of,
+    study_changes,
     study_finding,
 )
 
@@ -168,24 +170,20 @@ def test_a_training_subset_keeps_class_shares_and_ignores_the_training_seed():
 # ---------------------------------------------------------------- the curves and findings
 
 
-def _results(rng: np.random.Generator) -> StudyResults:
-    """A two-point curve: MSE rises by 0.01 from value 1 to value 4; five seeds each."""
-    study = StudySpec("s", "beta", (4.0,), (StudyCurve("v", ((1.0, "v"), (4.0, "v--beta-4"))),))
-    rows, per_image = [], {}
-    for value, variant, centre in ((1.0, "v", 0.02), (4.0, "v--beta-4", 0.03)):
+def _results(rng: np.random.Generator, per_image: bool = True) -> StudyResults:
+    """One curve of variant v (own beta 1) with points at 2 (+0.002 MSE) and 4 (+0.01 MSE);
+    five seeds each. Without per-image values the intervals are seeds-only Welch."""
+    points = ((1.0, "v"), (2.0, "v--beta-2"), (4.0, "v--beta-4"))
+    study = StudySpec("s", "beta", (2.0, 4.0), (StudyCurve("v", points),))
+    centres = {"v": 0.02, "v--beta-2": 0.022, "v--beta-4": 0.03}
+    rows, arrays = [], {}
+    for value, variant in points:
         for seed in range(5):
-            images = centre + rng.normal(0, 0.005, 50) + rng.normal(0, 0.001)
-            rows.append(
-                {
-                    "curve": "v",
-                    "value": value,
-                    "variant": variant,
-                    "seed": seed,
-                    "recon_mse": float(images.mean()),
-                }
-            )
-            per_image[(variant, seed)] = {"recon_mse": images}
-    return StudyResults(study, "digits", pd.DataFrame(rows), per_image)
+            images = centres[variant] + rng.normal(0, 0.005, 50) + rng.normal(0, 0.002)
+            row = {"curve": "v", "value": value, "variant": variant, "seed": seed}
+            rows.append(row | {"recon_mse": float(images.mean())})
+            arrays[(variant, seed)] = {"recon_mse": images} if per_image else {}
+    return StudyResults(study, "digits", pd.DataFrame(rows), arrays)
 
 
 def test_the_band_is_the_t_interval_of_the_mean():
@@ -196,28 +194,60 @@ def test_the_band_is_the_t_interval_of_the_mean():
     assert mean_band(np.array([2.0])) == (2.0, 2.0, 2.0)
 
 
-def test_a_finding_states_the_change_with_its_interval():
+def test_each_point_is_compared_with_the_own_setting_welch_and_holm():
+    results = _results(np.random.default_rng(0), per_image=False)
+    changes = study_changes(results)
+    assert [(c.value, c.own) for c in changes] == [(2.0, 1.0), (4.0, 1.0)]
+    runs = results.runs
+    pvalues = []
+    for change in changes:  # seeds only: scipy's Welch test is the independent reference
+        point = runs[runs.value == change.value].recon_mse.to_numpy()
+        own = runs[runs.value == 1.0].recon_mse.to_numpy()
+        welch = stats.ttest_ind(point, own, equal_var=False)
+        interval = welch.confidence_interval(0.95)
+        assert change.diff.estimate == pytest.approx(point.mean() - own.mean())
+        assert (change.diff.low, change.diff.high) == pytest.approx(
+            (interval.low, interval.high), rel=1e-6
+        )
+        pvalues.append(welch.pvalue)
+    # Holm over two: the smaller p doubled, the larger kept (never below the first)
+    low, high = sorted(pvalues)
+    expected = {low: min(1, 2 * low), high: max(min(1, 2 * low), high)}
+    assert [c.adjusted_p for c in changes] == pytest.approx([expected[p] for p in pvalues])
+    assert changes[1].resolved and changes[1].verdict == "worse"  # MSE rose: lower is better
+
+
+def test_a_finding_names_the_resolved_differences_with_their_intervals():
     results = _results(np.random.default_rng(0))
-    (line,) = curve_findings(results)
-    frame = results.runs
-    high = frame[frame.value == 4.0]
-    low = frame[frame.value == 1.0]
-    diff = difference(
-        Sample(
-            high.recon_mse.to_numpy(),
-            np.mean([results.per_image[("v--beta-4", s)]["recon_mse"] for s in range(5)], axis=0),
-        ),
-        Sample(
-            low.recon_mse.to_numpy(),
-            np.mean([results.per_image[("v", s)]["recon_mse"] for s in range(5)], axis=0),
-        ),
+    changes = study_changes(results)
+    (line,) = curve_findings(results, changes)
+    assert line.startswith("**v** · MSE (lower is better), each setting − its own 1: ")
+    assert f"4: {signed_text(changes[1].diff)}, worse" in line and "95% CI" in line
+    finding = study_finding(results, changes)
+    resolved = sum(c.resolved for c in changes)
+    assert f"{resolved} of 2 differences are resolved" in finding
+    assert "`v` at 4: MSE worse (+0.0" in finding
+
+
+def test_a_run_on_two_curves_counts_its_seeds_once():
+    """vae and beta_vae swept over beta 1 and 4: each curve's other point is the other run."""
+    study = StudySpec(
+        "s",
+        "beta",
+        (1.0, 4.0),
+        (StudyCurve("a", ((1.0, "a"), (4.0, "b"))), StudyCurve("b", ((1.0, "a"), (4.0, "b")))),
     )
-    assert diff.excludes_zero and 0.005 < diff.estimate < 0.015
-    assert line.startswith("**v** (1 → 4): ")
-    assert line.endswith(", best at 1")  # MSE: lower is better
-    assert f"+{diff.estimate:.4f}"[:6] in line and "95% CI" in line
-    finding = study_finding(results)
-    assert "1 of 1 changes are resolved" in finding and "`v` MSE +0.0" in finding
+    rows = [
+        {"curve": c, "value": v, "variant": n, "seed": s, "recon_mse": 0.02 + 0.001 * s + v / 100}
+        for c in ("a", "b")
+        for v, n in ((1.0, "a"), (4.0, "b"))
+        for s in range(5)
+    ]
+    results = StudyResults(study, "digits", pd.DataFrame(rows), {})
+    changes = study_changes(results)
+    assert len(changes) == 2
+    assert all(c.diff.n_a == c.diff.n_b == 5 for c in changes)
+    assert sample_of(results, "a", "b", "recon_mse").n == 5
 
 
 def test_the_study_figure_draws_a_band_and_a_line_per_curve():
@@ -273,10 +303,11 @@ def test_aebench_study_runs_only_the_studies_and_reports_their_curves(tmp_path):
     assert set(beta) == {"vae", "vae--beta-4"}
     assert beta["vae--beta-4"]["nll_iw"] > 0 and "nll_iw" not in metrics["data"]["digits"]["ae"]
     report = (root / "reports/studies/README.md").read_text()
-    assert "**vae** (1 → 4)" in report and "95% CI" in report
+    assert "**vae** · MSE (lower is better), each setting − its own 1: 4: " in report
+    assert "95% CI" in report and "**Finding.** Against each variant's own setting" in report
     manifest = json.loads((root / "data/digits/manifest.json").read_text())
     whole = manifest["splits"]["train"]["shape"][0]  # the variant's own point: all of the split
-    assert f"**ae** (300 → {whole})" in report
+    assert f"**ae** · MSE (lower is better), each setting − its own {whole}: 300: " in report
     assert (root / "reports/studies/figures/digits_beta.png").stat().st_size > 1000
     status = _run(root, sys.executable, "-m", "dvc", "status", "studies/dvc.yaml")
     assert "changed" not in status.stdout, status.stdout
@@ -317,3 +348,13 @@ def test_the_studies_pipeline_has_a_train_and_an_evaluate_stage_per_run():
         for stage in ("train_study", "evaluate_study")
     }
     assert names == expected | {"studies/dvc.yaml:study_report"}
+
+
+def test_the_run_list_names_each_points_own_variant_even_with_the_separator(raw_params):
+    """DVC tracks variants.<base> for a point: the base comes from the study, not the name."""
+    raw_params["variants"]["my--vae"] = {"family": "vae", "latent_dim": 4}
+    raw_params["run"]["variants"] = ["my--vae"]
+    study = {"variants": ["my--vae"], "key": "beta", "values": [2.0]}
+    params = parse_params(_with_studies(raw_params, {"b": study}))
+    runs = yaml.safe_load(render_points(params).split("\n", 2)[2])["runs"]
+    assert {run["base"] for run in runs.values()} == {"my--vae"}

@@ -57,7 +57,8 @@ def trim_lockfile(worktree: Path, locks: dict[str, dict], keep: Collection[str])
     stages upstream of the one to run that were not dispatched (up to date in the user's
     workspace, so their outputs are in the cache or in git). Besides letting DVC restore
     dispatched stages from the run-cache, a short lock file is quick to rewrite (1.7 s for the
-    default matrix's 82 entries); these are discarded with the worktree."""
+    default matrix's 82 entries); these are discarded with the worktree. Lock files of the
+    worktree that the snapshot has none of are removed."""
     from dvc.utils.serialize import dumps_yaml
 
     wanted = _by_lock_file(keep)
@@ -66,6 +67,11 @@ def trim_lockfile(worktree: Path, locks: dict[str, dict], keep: Collection[str])
         names = wanted.get(path, set())
         trimmed = {**lock, "stages": {name: e for name, e in stages.items() if name in names}}
         (worktree / path).write_text(dumps_yaml(trimmed))
+    # a lock file the snapshot lacks was written by an earlier stage in this reused worktree
+    # (the first run of a pipeline): it holds only entries of dispatched stages, so it goes
+    for stray in [worktree / "dvc.lock", *worktree.glob("*/dvc.lock")]:
+        if stray.is_file() and str(stray.relative_to(worktree)) not in locks:
+            stray.unlink()
 
 
 def forget_entries(root: Path, names: Collection[str]) -> int:

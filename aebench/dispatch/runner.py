@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,11 +85,15 @@ def run_matrix(
     params_file: str = "params.yaml",
     progress: bool = True,
     pipeline: str = "dvc.yaml",
+    prepare: Callable[[], None] | None = None,
 ) -> RunSummary:
     """Run every out-of-date stage of ``pipeline`` (and of what it depends on) on Dask workers,
-    then the closing `dvc repro` of ``pipeline`` in ``root``."""
+    then the closing `dvc repro` of ``pipeline`` in ``root``. ``prepare`` runs first, once
+    this run holds the workspace (`aebench study` rewrites the run list there)."""
     root = root.resolve()
     with _one_run_at_a_time(root):
+        if prepare is not None:
+            prepare()
         return _run_matrix(root, workers, scheduler, params_file, progress, pipeline)
 
 

@@ -234,4 +234,5 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         figures=figures_by_dataset,
         devices=devices,
         variants=tuple(params.variant(v) for v in params.run.variants),
+        studies=params.run.studies,
     )

@@ -75,6 +75,7 @@ class ReportInputs:
         default_factory=dict
     )  # (dataset, variant) -> device
     variants: tuple[VariantSpec, ...] = ()  # the compared variants, in run order
+    studies: tuple[str, ...] = ()  # run.studies: drawn in studies/ by their own pipeline
 
     @property
     def evidence(self) -> Evidence:
@@ -351,12 +352,25 @@ def intro_paragraph(seeds: Sequence[int]) -> Paragraph:
     )
 
 
+def studies_paragraph(studies: Sequence[str]) -> Paragraph:
+    """Where the studies' curves are: their own pipeline renders them, so this report never
+    waits for (or depends on) them."""
+    names = ", ".join(f"`{name}`" for name in studies)
+    return Paragraph(
+        f"Studies ({names}): each sweeps one setting of some of these variants; their curves and "
+        "findings are in `reports/studies/` (README.md, index.html), rendered by "
+        "`aebench study` (not part of this report's `dvc repro`)."
+    )
+
+
 def build_report(inputs: ReportInputs) -> Document:
     doc = Document().add(
         Heading(1, "aebench: VAE vs DAE benchmark"),
         BulletList(tuple(inputs.environment)),
         intro_paragraph(inputs.seeds),
     )
+    if inputs.studies:
+        doc.add(studies_paragraph(inputs.studies))
     if inputs.variants:
         doc.add(*variant_blocks(inputs.variants))
     for dataset in dict.fromkeys(inputs.runs.dataset):
