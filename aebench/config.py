@@ -497,7 +497,7 @@ def _parse_run(raw: Any, variants: dict[str, VariantSpec]) -> RunConfig:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ParamsError(f"run.seeds: {seed!r} is not allowed; seeds are integers >= 0")
     studies = node.get("studies", [])
-    if not isinstance(studies, list):
+    if not isinstance(studies, list) or not all(isinstance(n, str) for n in studies):
         raise ParamsError(f"run.studies: expected a list of study names, got {studies!r}")
     for key, values in (
         ("datasets", datasets),
@@ -530,24 +530,35 @@ def study_point_name(variant: str, key: str, value: float | int) -> str:
     return f"{variant}{STUDY_NAME_SEPARATOR}{key.replace('.', '_')}-{text}"
 
 
-def _own_value(spec: VariantSpec, key: str, where: str) -> float | int | None:
-    """The swept variant's own value of ``key`` (None: train_images unset, the whole split)."""
+_UNSET = object()
+
+
+def _setting(spec: VariantSpec, key: str) -> float | int | object | None:
+    """The variant's value of a sweepable ``key``; ``_UNSET`` where it has no such setting."""
     if key == "latent_dim":
         return spec.latent_dim
     if key == "train_images":
         return spec.train_images
-    if key == "noise.level" and spec.noise is not None:
-        return spec.noise.level
-    if key == "beta" and spec.family in BETA_FAMILIES:
-        return spec.beta
-    if key == "obs_std" and spec.likelihood == "gaussian":
-        return spec.obs_std
-    if key in FAMILY_PARAMS.get(spec.family, {}):
-        return spec.param(key)
-    raise ParamsError(
-        f"{where}: variant {spec.name!r} (family {spec.family}, likelihood {spec.likelihood}) "
-        f"has no setting {key!r} to sweep"
-    )
+    if key == "noise.level":
+        return _UNSET if spec.noise is None else spec.noise.level
+    if key == "beta":
+        return spec.beta if spec.family in BETA_FAMILIES else _UNSET
+    if key == "obs_std":
+        return spec.obs_std if spec.likelihood == "gaussian" else _UNSET
+    own = FAMILY_PARAMS.get(spec.family, {})
+    return spec.param(key) if key in own else _UNSET
+
+
+def _own_value(spec: VariantSpec, key: str, where: str) -> float | int | None:
+    """The swept variant's own value of ``key`` (None: train_images unset, the whole split)."""
+    value = _setting(spec, key)
+    if value is _UNSET:
+        sweepable = [k for k in STUDY_KEYS if _setting(spec, k) is not _UNSET]
+        raise ParamsError(
+            f"{where}: variant {spec.name!r} (family {spec.family}, likelihood "
+            f"{spec.likelihood}) has no setting {key!r} to sweep; it has: {', '.join(sweepable)}"
+        )
+    return value
 
 
 def _with_value(raw: dict, key: str, value: float | int) -> dict:

@@ -234,20 +234,23 @@ def training_subset(
     and every variant of a data-size point trains on the same images, and a smaller subset is
     not nested in a larger one (each is its own stratified draw)."""
     total = len(labels)
-    if count >= total:
-        raise DatasetError(
-            f"train_images: {count} is not allowed here; the training split has {total} images, "
-            f"so allowed: 2 to {total - 1} (leave it unset for all of them)"
-        )
     classes = len(np.unique(labels))
-    if count < classes:
+    # a stratified split leaves at least one image of each class on each side
+    low, high = classes, total - classes
+    if not low <= count <= high:
         raise DatasetError(
-            f"train_images: {count} is too few to keep all {classes} classes; allowed: "
-            f"{classes} to {total - 1}"
+            f"train_images: {count} is not allowed here; the training split has {total} images "
+            f"in {classes} classes, so allowed: {low} to {high} (leave it unset for all of them)"
         )
     kept, _, kept_labels, _ = train_test_split(
         images, labels, train_size=count, stratify=labels, random_state=seed
     )
+    missing = classes - len(np.unique(kept_labels))
+    if missing:  # a rare class's share rounds to 0 images
+        raise DatasetError(
+            f"train_images: {count} images leave {missing} of the {classes} classes out of the "
+            "stratified subset; allowed: a count large enough to keep one image of every class"
+        )
     return kept, kept_labels
 
 

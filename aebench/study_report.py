@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import NullLocator
 from scipy import stats
 
 from aebench.config import Params, StudySpec
@@ -116,6 +117,16 @@ def _metrics_present(results: StudyResults) -> list[str]:
     return [m for m in STUDY_METRICS if m in results.runs and results.runs[m].notna().any()]
 
 
+def _value_axis(ax, values: np.ndarray) -> None:
+    """Ticks at the swept settings only, labelled as written; logarithmic where they span 5×
+    or more (code sizes, data sizes), as the default report's trade-off plot."""
+    if figures._spans_wide_range(values):
+        ax.set_xscale("log")
+    ticks = sorted(set(values.tolist()))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(ticks, [_value_text(t) for t in ticks], fontsize=8, rotation=45)
+
+
 @figures._closes_on_error
 def draw_study(results: StudyResults, palette: figures.Palette) -> MplFigure:
     """One panel per metric: mean over seeds against the swept value, a line per swept variant,
@@ -159,15 +170,14 @@ def draw_study(results: StudyResults, palette: figures.Palette) -> MplFigure:
                 )
         entry = describe(metric)
         ax.set_title(entry.header, fontsize=9)
-        if figures._spans_wide_range(results.runs["value"].to_numpy(dtype=np.float64)):
-            ax.set_xscale("log")
+        _value_axis(ax, results.runs["value"].to_numpy(dtype=np.float64))
         ax.set_xlabel(KEY_LABELS.get(key, key))
     for ax in list(axes.flat)[len(metrics) :]:
         ax.set_visible(False)
     n_seeds = results.runs.groupby("variant")["seed"].nunique().min()
     fig.suptitle(
-        f"Study {results.study.name} on {results.dataset}: mean over {n_seeds} seeds, band = "
-        f"{LEVEL:.0%} interval of the mean; ringed: the variant's own setting"
+        f"Study {results.study.name} on {results.dataset}: mean over {n_seeds} seeds\n"
+        f"band: {LEVEL:.0%} interval of the mean; ringed: the variant's own setting"
     )
     handles = figures._variant_handles([c.variant for c in results.study.curves], palette, True)
     figures._bottom_legend(fig, handles)

@@ -99,7 +99,10 @@ def test_noise_level_code_size_and_data_size_are_swept(raw_params):
 @pytest.mark.parametrize(
     ("study", "message"),
     [
-        ({"variants": ["ae"], "key": "beta", "values": [2]}, "has no setting 'beta'"),
+        (
+            {"variants": ["ae"], "key": "beta", "values": [2]},
+            "has no setting 'beta' to sweep; it has: latent_dim, train_images",
+        ),
         ({"variants": ["ae"], "key": "hidden", "values": [2]}, "studies.s.key: 'hidden'"),
         ({"variants": ["nope"], "key": "beta", "values": [2]}, "'nope' is not defined"),
         ({"variants": ["ae"], "key": "latent_dim", "values": [2.5]}, "value 2.5 for 'ae'"),
@@ -117,6 +120,9 @@ def test_a_bad_study_is_one_message_naming_it(raw_params, study, message):
 def test_run_studies_names_declared_studies_only(raw_params):
     raw_params["run"]["studies"] = ["missing"]
     with pytest.raises(ParamsError, match=r"run\.studies: 'missing' is not declared"):
+        parse_params(raw_params)
+    raw_params["run"]["studies"] = [["nested"]]
+    with pytest.raises(ParamsError, match=r"run\.studies: expected a list of study names"):
         parse_params(raw_params)
 
 
@@ -161,10 +167,13 @@ def test_a_training_subset_keeps_class_shares_and_ignores_the_training_seed():
     again, _ = training_subset(images, labels, 100, seed=0)
     other, _ = training_subset(images, labels, 100, seed=1)
     assert np.array_equal(kept, again) and not np.array_equal(kept, other)
-    with pytest.raises(DatasetError, match="allowed: 2 to 999"):
-        training_subset(images, labels, 1000, seed=0)
-    with pytest.raises(DatasetError, match="keep all 4 classes"):
-        training_subset(images, labels, 3, seed=0)
+    for count in (1000, 997, 3):  # a stratified split keeps one image per class on each side
+        with pytest.raises(DatasetError, match="1000 images in 4 classes, so allowed: 4 to 996"):
+            training_subset(images, labels, count, seed=0)
+    assert len(training_subset(images, labels, 996, seed=0)[0]) == 996
+    rare = np.repeat(np.arange(4), [2, 3, 300, 695])  # two classes too rare for 10 images
+    with pytest.raises(DatasetError, match="leave 2 of the 4 classes out"):
+        training_subset(rare[:, None], rare, 10, seed=0)
 
 
 # ---------------------------------------------------------------- the curves and findings
