@@ -148,15 +148,20 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "included) sharing the DVC cache; one closing `dvc repro` restores every result from "
         "the run-cache and renders the report.",
     )
-    where = run.add_mutually_exclusive_group()
+    _add_worker_options(run)
+
+
+def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """Where the stages run, shared by `aebench run` and `aebench study`."""
+    where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
         type=int,
         help="local worker processes (default: cores // train.threads, or one per GPU)",
     )
     where.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
-    run.add_argument("--params", default="params.yaml")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_study(commands: argparse._SubParsersAction) -> None:
@@ -167,11 +172,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         "studies/dvc.yaml (and the default-pipeline stages it needs) on Dask workers; the "
         "curves go to reports/studies/.",
     )
-    where = study.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local worker processes (as `aebench run`)")
-    where.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
-    study.add_argument("--params", default="params.yaml")
-    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_worker_options(study)
     study.add_argument("--write-only", action="store_true", help="only rewrite studies/points.yaml")
 
 
