@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from aebench.config import Params
+from aebench.io import write_text
 
 POINTS_FILE = Path("studies/points.yaml")
 STUDY_ROOT = Path("studies")  # models/, metrics/, history/, timings/ of generated points
@@ -68,10 +69,7 @@ def write_points(params: Params, root: Path = Path()) -> bool:
     text = render_points(params)
     if path.is_file() and path.read_text() == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text(path, text)  # atomic: a killed run never leaves half a run list
     return True
 
 

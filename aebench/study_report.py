@@ -1,5 +1,6 @@
 """The studies report: each swept setting as metric-against-value curves with 95% bands, a table
-of every point and a finding per study, each change stated as a difference with its interval."""
+of every point and a finding per study; every point is stated as its difference from the swept
+variant's own setting, with its interval and a Holm-adjusted verdict."""
 
 from __future__ import annotations
 
@@ -71,9 +72,10 @@ def _full_split_size(data_dir: Path) -> int:
 def gather_study(params: Params, study: StudySpec, dataset: str, data_root: Path) -> StudyResults:
     """Read every point's metrics.json and per_image.npz; a missing run is named."""
     rows, per_image = [], {}
+    whole = _full_split_size(data_root / dataset)  # the x of an unset train_images
     for curve in study.curves:
         for value, variant in curve.points:
-            x = _full_split_size(data_root / dataset) if value is None else value
+            x = whole if value is None else value
             for seed in params.run.seeds:
                 path = run_path(run_root(params, variant) / "metrics", dataset, variant, seed)
                 if not path.is_file():
@@ -85,6 +87,8 @@ def gather_study(params: Params, study: StudySpec, dataset: str, data_root: Path
                 row = {"curve": curve.variant, "value": float(x), "variant": variant, "seed": seed}
                 row |= {key: metrics[key] for key in STUDY_METRICS if key in metrics}
                 rows.append(row)
+                if (variant, seed) in per_image:  # a run on two curves is read once
+                    continue
                 with np.load(path.parent / PER_IMAGE_FILE) as arrays:
                     per_image[(variant, seed)] = {k: arrays[k] for k in arrays.files}
     return StudyResults(study, dataset, pd.DataFrame(rows), per_image)
@@ -108,9 +112,8 @@ def mean_band(values: np.ndarray) -> tuple[float, float, float]:
     mean = float(np.mean(values))
     if len(values) < 2:
         return mean, mean, mean
-    half = stats.t.ppf(0.5 + LEVEL / 2, len(values) - 1) * np.std(values, ddof=1)
-    half /= math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    low, high = stats.t.interval(LEVEL, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return mean, float(low), float(high)
 
 
 def _metrics_present(results: StudyResults) -> list[str]:
@@ -143,9 +146,9 @@ def draw_study(results: StudyResults, palette: figures.Palette) -> MplFigure:
     )
     markers = figures.variant_markers(list(palette))
     key = results.study.key
+    runs = results.runs
     for ax, metric in zip(axes.flat, metrics, strict=False):
         for curve in results.study.curves:
-            runs = results.runs
             frame = runs[(runs.curve == curve.variant) & runs[metric].notna()]
             if frame.empty:
                 continue
