@@ -219,7 +219,8 @@ def run_bench(
     params: Params, variants: list[str], epochs: int, repeats: int, dataset: str = "mnist5k"
 ) -> dict[str, Any]:
     """Every figure of one benchmark run, ready to print and to write as JSON."""
-    from aebench.data import build_splits, to_float  # only the bench loads raw data
+    from aebench.data import to_float
+    from aebench.datasets import build_splits  # only the bench loads raw data
 
     device = pick_device(params.train.device)
     torch.set_num_threads(params.train.threads)

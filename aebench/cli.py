@@ -35,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     _add_bench(commands)
     _add_run(commands)
     _add_study(commands)
+    _add_schema(commands)
+    _add_check_family(commands)
     args = parser.parse_args(argv)
     if args.command == "validate":
         run_stage(lambda: _validate(args.params))
@@ -46,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_stage(lambda: _run(args))
     elif args.command == "study":
         run_stage(lambda: _study(args))
+    elif args.command == "schema":
+        run_stage(lambda: _schema(args.out))
+    elif args.command == "check-family":
+        _check_family(args)
 
 
 def _validate(path: str) -> None:
@@ -69,6 +75,66 @@ def _validate(path: str) -> None:
             check_points(params, Path(path).parent)
         except StaleStudies:
             print("studies/points.yaml is out of date: `aebench study` rewrites it")
+
+
+def _add_check_family(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "check-family",
+        help="run the family interface's contract checks on families (built-in or module:Class)",
+        description="Build each family on 1×8×8 images and check what the stages rely on: "
+        "shapes, a finite loss of scalar terms, gradients to every parameter, determinism, "
+        "checkpoint round trip, its samplers, and its posterior and prior densities. Exit "
+        "status 1 if any check fails.",
+    )
+    check.add_argument("names", metavar="NAME", nargs="*", help="built-in or module:Class")
+    check.add_argument("--all", action="store_true", help="every built-in family")
+    check.add_argument(
+        "--search",
+        metavar="FOLDER",
+        help="where module:Class is looked up first (default: the working directory)",
+    )
+    check.set_defaults(check_parser=check)
+
+
+def _check_family(args: argparse.Namespace) -> None:
+    """One line per check (✓/✗), per family; exit status 1 if any check failed."""
+    from aebench.contract import check_family
+    from aebench.models.registry import BY_NAME
+
+    if bool(args.names) == args.all:
+        args.check_parser.error("give family names or --all (every built-in family), not both")
+    search = Path(args.search) if args.search else None
+    failed = 0
+    for name in list(BY_NAME) if args.all else args.names:
+        print(f"family {name}:")
+        results = check_family(name, search)
+        for result in results:
+            print(f"  {result.line()}")
+        failed += sum(not result.passed for result in results)
+    if failed:
+        print(f"{failed} check(s) failed")
+        sys.exit(1)
+
+
+def _add_schema(commands: argparse._SubParsersAction) -> None:
+    schema = commands.add_parser(
+        "schema",
+        help="write the JSON Schema of params.yaml, for an editor's YAML language server",
+        description="Write the JSON Schema (draft 2020-12) of params.yaml: point an editor at it "
+        "and a wrong key or value is flagged as you type, before `aebench validate` runs.",
+    )
+    schema.add_argument("--out", metavar="PATH", help="write it here, not to stdout")
+
+
+def _schema(out: str | None) -> None:
+    from aebench.schema import schema_text  # builds every family's model: only when asked
+
+    text = schema_text()
+    if out is None:
+        print(text, end="")
+        return
+    write_text(Path(out), text)
+    print(f"wrote {out}")
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:

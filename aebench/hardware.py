@@ -35,6 +35,18 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return set()
 
 
+def cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's vendor as Linux lists it (``GenuineIntel``, ``AuthenticAMD``; ``unknown``
+    elsewhere). Part of the hardware class: an AMD EPYC with AVX-512 takes the same torch kernel
+    path as an Intel Xeon, yet trained other bits (an ae's validation loss differed from epoch 3
+    on), because the BLAS underneath picks its own code per vendor."""
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def cpu_capability(flags: set[str], override: str | None = None) -> str:
     """The kernel path torch takes on a CPU with these flags; ``override`` is the value of
     ``ATEN_CPU_CAPABILITY`` (torch's own switch), which can only lower it."""
@@ -75,8 +87,9 @@ def gpu_names() -> list[str]:
 
 
 def hardware_class(device: str, threads: int) -> dict[str, str | int]:
-    """What a stage's fp32 results depend on: the device kind, and on CPU the kernel path and
-    thread count, on CUDA the GPU model. ``device`` is ``train.device`` (auto | cpu | cuda)."""
+    """What a stage's fp32 results depend on: the device kind, and on CPU the kernel path, the
+    vendor and the thread count, on CUDA the GPU model. ``device`` is ``train.device`` (auto |
+    cpu | cuda)."""
     gpus = [] if device == "cpu" else gpu_names()
     if gpus:
         return {"device": "cuda", "gpu": gpus[0]}
@@ -84,6 +97,7 @@ def hardware_class(device: str, threads: int) -> dict[str, str | int]:
     return {
         "device": "cpu",
         "cpu_capability": cpu_capability(flags, os.environ.get("ATEN_CPU_CAPABILITY")),
+        "cpu_vendor": cpu_vendor(),
         "threads": threads,
     }
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from aebench.config import NOISE_KINDS
+from aebench.spec import NOISE_KINDS
 
 
 def gaussian(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:

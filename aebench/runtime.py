@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from aebench.config import ParamsError
+from aebench.errors import ParamsError
 
 
 def pick_device(requested: str = "auto") -> torch.device:

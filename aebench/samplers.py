@@ -31,20 +31,24 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
-from aebench.config import SAMPLER_FAMILIES, ChainConfig, VariantSpec
 from aebench.models import Autoencoder, VariationalAutoencoder
+from aebench.models.registry import family_class
 from aebench.noise import corrupt
+from aebench.spec import ChainConfig, VariantSpec
 
 
 def applicable_samplers(family: str, requested: tuple[str, ...]) -> tuple[str, ...]:
-    """The requested samplers that make sense for ``family``, in the requested order."""
-    return tuple(name for name in requested if family in SAMPLER_FAMILIES[name])
+    """The requested samplers ``family`` declares, in the requested order."""
+    declared = family_class(family).samplers
+    return tuple(name for name in requested if name in declared)
 
 
 @torch.no_grad()
 def sample_prior(model: Autoencoder, n: int, seed: int) -> torch.Tensor:
+    """Decoded draws from the family's own prior (:meth:`Autoencoder.prior_codes`), on a CPU
+    generator seeded with ``seed``."""
     device = next(model.parameters()).device
-    z = torch.randn((n, model.spec.latent_dim), generator=torch.Generator().manual_seed(seed))
+    z = model.prior_codes(n, torch.Generator().manual_seed(seed))
     return torch.sigmoid(model.decode(z.to(device)))
 
 
@@ -153,7 +157,7 @@ def draw_samples(
     components: int,
     chain: ChainConfig,
 ) -> torch.Tensor:
-    """``n`` samples from ``sampler`` (one of :data:`aebench.config.SAMPLERS`)."""
+    """``n`` samples from ``sampler`` (one of :data:`aebench.spec.SAMPLERS`)."""
     if sampler == "prior":
         return sample_prior(model, n, seed)
     if sampler == "gmm":

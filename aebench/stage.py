@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from aebench.config import ParamsError
-from aebench.data import DatasetError
+from aebench.errors import DatasetError, ParamsError
 
 # The errors a user can fix by editing params or files: reported in one line, no traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (ParamsError, DatasetError, FileNotFoundError)

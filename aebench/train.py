@@ -22,11 +22,12 @@ from pathlib import Path
 
 import torch
 
-from aebench.config import ParamsError, TrainConfig, VariantSpec
+from aebench.errors import ParamsError
 from aebench.io import atomic_path
 from aebench.models import Autoencoder, build_model
 from aebench.noise import binarize
 from aebench.runtime import make_deterministic
+from aebench.spec import TrainConfig, VariantSpec
 
 # Validation draws (corruption, reparameterisation noise) use a generator seeded from the run's
 # seed plus this offset, identically every epoch, so epochs are compared on the same draws.

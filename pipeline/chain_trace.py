@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from aebench import settings
 from aebench.chain_trace import chain_trace, test_intensity
-from aebench.config import DENOISING_FAMILIES, load_params
 from aebench.data import load_split, read_manifest, to_float
 from aebench.evaluator import load_evaluator
 from aebench.io import atomic_path
@@ -20,11 +20,11 @@ from aebench.stage import run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dataset")
-    parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = load_params(args.params)
-    make_deterministic(params.evaluate.seed, params.train.threads)
-    device = pick_device(params.train.device)
+    trace = settings.read(settings.chain_trace_path(args.dataset))
+    cfg, machine = trace["evaluate"], trace["machine"]
+    make_deterministic(cfg["seed"], machine["threads"])
+    device = pick_device(machine["device"])
     data_dir = Path("data") / args.dataset
     splits = {}
     for name in ("train", "test"):
@@ -33,20 +33,16 @@ def main() -> None:
     n_classes = len(read_manifest(data_dir)["splits"]["train"]["class_counts"])
     evaluator = load_evaluator(Path("evaluators") / args.dataset / "model.pt", device)
     scorer = SampleScorer(
-        evaluator, splits["test"], n_classes, params.evaluate.batch_size, splits["train"].images
+        evaluator, splits["test"], n_classes, cfg["batch_size"], splits["train"].images
     )
-    chains = min(
-        params.evaluate.chain.chains, int(read_manifest(data_dir)["splits"]["val"]["shape"][0])
-    )
-    seed = params.run.seeds[0]
+    chains = min(cfg["chains"], int(read_manifest(data_dir)["splits"]["val"]["shape"][0]))
     rows = []
-    for variant in params.run.variants:
-        if params.variant(variant).family not in DENOISING_FAMILIES:
-            continue
+    for run in trace["runs"]:
+        variant, seed = run["variant"], run["seed"]
         model = load_checkpoint(
             Path("models") / args.dataset / variant / str(seed) / "model.pt", device
         )
-        for row in chain_trace(model, scorer, chains, params.evaluate.seed):
+        for row in chain_trace(model, scorer, chains, cfg["seed"]):
             rows.append({"variant": variant, "seed": seed, **row})
         print(f"{args.dataset}/{variant}/{seed}: traced {len(rows)} steps so far")
     frame = pd.DataFrame(rows).assign(test_mean_intensity=test_intensity(splits["test"].images))

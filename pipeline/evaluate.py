@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aebench.config import load_params
+from aebench import settings
 from aebench.data import load_split, read_manifest, to_float
 from aebench.evaluate import Evaluation, evaluate_run
 from aebench.evaluator import load_evaluator
@@ -92,16 +92,14 @@ def main() -> None:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--variant", required=True)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--params", default="params.yaml")
     parser.add_argument(
         "--root", default=".", help="where models/ are read, metrics/ and timings/ go (studies)"
     )
     args = parser.parse_args()
-    params = load_params(args.params)
-    params.variant(args.variant)
-    device = pick_device(params.train.device)
+    cfg, machine = settings.evaluate_config(args.variant)
+    device = pick_device(machine["device"])
     # CPU fp32 sums depend on the thread count: evaluate with the recorded training setting
-    make_deterministic(params.evaluate.seed, params.train.threads)
+    make_deterministic(cfg.seed, machine["threads"])
     run = Path(args.dataset) / args.variant / str(args.seed)
     root = Path(args.root)
     model = load_checkpoint(root / "models" / run / "model.pt", device)
@@ -123,7 +121,7 @@ def main() -> None:
         splits["test"],
         evaluator,
         n_classes,
-        params.evaluate,
+        cfg,
         reference_count(data_dir),
     )
     seconds = time.perf_counter() - started

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from aebench.config import load_params
+from aebench import settings
 from aebench.data import load_split, read_manifest, to_float
 from aebench.evaluator import accuracy, save_evaluator, train_evaluator
 from aebench.io import atomic_dir, write_json
@@ -37,11 +37,9 @@ def reference_row(scorer: SampleScorer, reference: Split, split: str) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dataset")
-    parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = load_params(args.params)
-    cfg = params.evaluator
-    device = pick_device(params.train.device)
+    cfg, score_batch_size, device_setting = settings.evaluator_config(args.dataset)
+    device = pick_device(device_setting)
     # CPU fp32 sums, hence the weights, depend on the thread count: use the recorded setting
     make_deterministic(cfg.seed, cfg.threads)
     data_dir = Path("data") / args.dataset
@@ -63,9 +61,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     test = splits["test"]
     n_classes = len(read_manifest(data_dir)["splits"]["train"]["class_counts"])
-    scorer = SampleScorer(
-        model, test, n_classes, params.evaluate.batch_size, splits["train"].images
-    )
+    scorer = SampleScorer(model, test, n_classes, score_batch_size, splits["train"].images)
     summary = {
         **info,
         "dataset": args.dataset,

@@ -9,19 +9,18 @@ import argparse
 import os
 from pathlib import Path
 
-from aebench.config import load_params
-from aebench.data import fetch
+from aebench import settings
+from aebench.datasets import fetch
 from aebench.stage import run_stage
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dataset")
-    parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = load_params(args.params)
+    split, source = settings.data_config(args.dataset)
     download_root = Path(os.environ.get("AEBENCH_DOWNLOADS", "downloads")) / args.dataset
-    manifest = fetch(args.dataset, params.data, Path("data") / args.dataset, download_root)
+    manifest = fetch(args.dataset, split, Path("data") / args.dataset, download_root, source)
     for split, info in manifest["splits"].items():
         print(f"{args.dataset} {split}: {info['shape']}")
 

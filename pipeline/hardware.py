@@ -1,20 +1,16 @@
 """DVC stage hardware: record the hardware class the training and evaluation stages depend on."""
 
-import argparse
 from pathlib import Path
 
-from aebench.config import load_params
+from aebench import settings
 from aebench.hardware import record_text
 from aebench.io import write_text
 from aebench.stage import run_stage
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
-    record = record_text(params.train.device, params.train.threads)
+    machine = settings.machine()
+    record = record_text(machine["device"], machine["threads"])
     write_text(Path("hardware.json"), record)
     print(f"hardware: {' '.join(record.split())}")
 

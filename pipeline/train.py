@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from aebench.config import load_params
+from aebench import settings
 from aebench.data import load_split, to_float, training_subset
 from aebench.io import atomic_dir, write_json
 from aebench.models import count_parameters, save_checkpoint
@@ -17,21 +17,18 @@ def main() -> None:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--variant", required=True)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--params", default="params.yaml")
     parser.add_argument(
         "--root", default=".", help="where models/, history/ and timings/ go (studies: studies)"
     )
     args = parser.parse_args()
-    params = load_params(args.params)
-    spec = params.variant(args.variant)
-    device = pick_device(params.train.device)
+    spec, cfg, subset_seed = settings.train_settings(args.variant)
+    device = pick_device(cfg.device)
     data_dir = Path("data") / args.dataset
     images, labels = load_split(data_dir, "train")
     if spec.train_images is not None:  # a data-size point: a stratified subset, fixed seed
-        images, _ = training_subset(images, labels, spec.train_images, params.data.split_seed)
+        images, _ = training_subset(images, labels, spec.train_images, subset_seed)
     train_images = to_float(images, device)
     val_images = to_float(load_split(data_dir, "val")[0], device)
-    cfg = params.train_for(args.variant)  # the variant may set its own batch size and epoch cap
     model, result = train_model(spec, train_images, val_images, cfg, args.seed)
     info = {
         "dataset": args.dataset,
@@ -41,8 +38,8 @@ def main() -> None:
         **result.convergence.as_dict(),
         "max_epochs": cfg.max_epochs,
         "batch_size": cfg.batch_size,
-        "threads": params.train.threads,
-        "precision": params.train.precision,
+        "threads": cfg.threads,
+        "precision": cfg.precision,
         "device": result.device,
         "device_name": device_name(result.device),
     }

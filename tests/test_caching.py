@@ -50,9 +50,13 @@ def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+ALWAYS_RUN = {"hardware", "settings"}  # by design; each rewrites identical bytes when unchanged
+
+
 def _repro(root: Path, *args: str) -> set[str]:
-    """Run ``dvc repro`` and return the names of the stages it ran, except ``hardware``: it
-    runs every time by design and, on one machine, rewrites identical bytes (checked here)."""
+    """Run ``dvc repro`` and return the names of the stages it ran, except ``hardware`` and
+    ``settings``: they run every time by design and, on one machine and unchanged params,
+    rewrite identical bytes (checked here for the hardware record)."""
     record = root / "hardware.json"
     before = record.read_bytes() if record.is_file() else None
     result = _dvc(root, "repro", *args)
@@ -60,7 +64,7 @@ def _repro(root: Path, *args: str) -> set[str]:
     ran = set(re.findall(r"Running stage '([^']+)'", result.stdout))
     if before is not None:
         assert record.read_bytes() == before
-    return ran - {"hardware"}
+    return ran - ALWAYS_RUN
 
 
 def _lock(root: Path) -> dict[str, Any]:
@@ -160,6 +164,42 @@ def test_training_code_edit_reruns_only_the_training(pipeline, tmp_path):
         assert _outs(after, stage) == _outs(before, stage), stage
     for stage in (*EVALUATE, "report"):
         assert after[stage] == before[stage], stage
+
+
+def _edit_params(root: Path, dotted: str, value: Any) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_schema_code_edit_that_changes_no_setting_reruns_no_stage(pipeline, tmp_path):
+    """The schema (aebench/config.py) is read only by the settings stage and the report: its
+    edit rewrites identical settings files, so no fetch, train or evaluation re-runs."""
+    root = _copy(pipeline, tmp_path / "repo")
+    before, settings_before = _lock(root), _snapshot(root / "settings")
+    _edit_code(root, "aebench/config.py")
+    assert _repro(root) == {"report"}
+    assert _snapshot(root / "settings") == settings_before
+    after = _lock(root)
+    for stage in (*TRAIN, *EVALUATE, "fetch@digits", "evaluator@digits", "chain_trace@digits"):
+        assert after[stage] == before[stage], stage
+
+
+@pytest.mark.slow
+def test_an_evaluate_setting_reruns_only_the_evaluations_that_read_it(pipeline, tmp_path):
+    """The importance-sample count is read only by families with a posterior (the VAE here);
+    the chain's burn-in only by the denoising ones' evaluation (the DAE), not by the chain
+    trace, which runs its own steps."""
+    root = _copy(pipeline, tmp_path / "repo")
+    _edit_params(root, "evaluate.importance_samples", 10)
+    assert _repro(root) == {"evaluate@digits-vae-0", "report"}
+    _edit_params(root, "evaluate.chain.burn_in", 3)
+    assert _repro(root) == {"evaluate@digits-dae_masking-0", "report"}
 
 
 @pytest.mark.slow

@@ -127,12 +127,44 @@ def _set(raw, dotted, value):
         ("variants.ae.decoder_hidden", "wide", r"variants\.ae\.decoder_hidden: 'wide' is not"),
         ("variants.ae.train", {"lr": 0.1}, r"variants\.ae\.train: unknown key 'lr'; allowed:"),
         ("variants.ae.train", {"batch_size": 0}, r"variants\.ae\.train\.batch_size: 0 is not"),
+        # strict types: YAML's true is no integer, and 1e-3 (a string to YAML) no number
+        ("train.batch_size", True, r"train\.batch_size: True is not allowed; expected an integer"),
+        ("variants.ae.latent_dim", 4.0, r"latent_dim: 4.0 is not allowed; expected an integer"),
+        ("train.lr", "1e-3", r"train\.lr: '1e-3' is not allowed; expected a number > 0"),
+        ("variants.wae.mmd_weight", "10", r"variants\.wae\.mmd_weight: '10' is not allowed"),
+        ("data.test_fraction", 0.95, r"data: val_fraction \+ test_fraction must be below 1"),
+        ("evaluator.epochs", 0, r"evaluator\.epochs: 0 is not allowed; 'auto' or an integer"),
+        ("evaluate.noise_grid", {"blur": [0, 1]}, r"noise_grid: unknown key 'blur'; allowed: gaus"),
+        ("run.seeds", [0, 0], r"run\.seeds: duplicate entries in \[0, 0\]"),
+        ("variants.ae.binarize", "dynamic", None),  # allowed: the likelihood is bernoulli
     ],
 )
 def test_bad_param_is_named_with_what_is_allowed(raw_params, key, value, expected):
     _set(raw_params, key, value)
+    if expected is None:
+        parse_params(raw_params)
+        return
     with pytest.raises(ParamsError, match=expected):
         parse_params(raw_params)
+
+
+def test_integers_given_for_numbers_resolve_to_floats(raw_params):
+    """VariantSpec.to_dict() is stored in every checkpoint: `mmd_weight: 10` must give 10.0,
+    the value (and bytes) it gave before the schema was declared with pydantic."""
+    raw_params["variants"]["wae"]["mmd_weight"] = 10
+    raw_params["variants"]["vae"]["beta"] = 2
+    raw_params["variants"]["dae"]["noise"]["level"] = 0
+    raw_params["train"]["lr"] = 1
+    params = parse_params(raw_params)
+    values = (
+        params.variant("wae").to_dict()["mmd_weight"],
+        params.variant("vae").beta,
+        params.variant("dae").noise.level,
+        params.train.lr,
+    )
+    assert values == (10.0, 2.0, 0.0, 1.0)
+    assert all(type(value) is float for value in values)
+    assert params.variant("ae").beta is None and params.variant("vae").code_activation is None
 
 
 def test_denoising_family_needs_noise(raw_params):
@@ -215,3 +247,28 @@ def test_family_defaults_and_variant_training_overrides(raw_params):
     own = params.train_for("ae")
     assert (own.batch_size, own.max_epochs, own.lr) == (256, 7, params.train.lr)
     assert params.train_for("vae") == params.train
+
+
+def test_an_external_family_is_validated_by_its_own_params_and_can_be_swept(raw_params):
+    """`family: module:Class` (examples/learned_prior.py, found from the working directory):
+    its own keys get defaults and ranges from its Params, and a study may sweep them."""
+    raw_params["variants"]["mine"] = {
+        "family": "examples.learned_prior:LearnedPriorVAE",
+        "latent_dim": 4,
+    }
+    raw_params["studies"] = {
+        "components": {"variants": ["mine"], "key": "prior_components", "values": [2, 8]}
+    }
+    params = parse_params(raw_params)
+    assert params.variant("mine").param("prior_components") == 4  # its default
+    assert params.variant("mine").beta == 1.0  # a VAE: it takes the KL weight
+    # its own value (4) is a point too: the base runs in the studies, being outside run.variants
+    assert {spec.param("prior_components") for spec in params.study_points.values()} == {2, 4, 8}
+    raw_params["variants"]["mine"]["prior_components"] = 0
+    with pytest.raises(
+        ParamsError, match=r"mine\.prior_components: 0 is not allowed; expected an integer >= 1"
+    ):
+        parse_params(raw_params)
+    raw_params["variants"]["mine"] = {"family": "examples.nowhere:Flow", "latent_dim": 4}
+    with pytest.raises(ParamsError, match=r"variants\.mine\.family: .*'examples\.nowhere:Flow'"):
+        parse_params(raw_params)

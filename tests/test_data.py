@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from aebench.config import DataConfig
-from aebench.data import DatasetError, build_splits, fetch, load_split, to_float
+from aebench.data import DatasetError, load_split, to_float
+from aebench.datasets import build_splits, fetch
 
 
 def test_mnist5k_split_is_stratified_and_sized(tmp_path):

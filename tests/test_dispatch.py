@@ -24,7 +24,7 @@ import torch
 from aebench.dispatch.plan import DispatchError
 from aebench.dispatch.runner import _connect, check_workers
 from aebench.dispatch.workspace import snapshot
-from aebench.hardware import CAPABILITY_FLAGS, cpu_capability, cpu_flags
+from aebench.hardware import CAPABILITY_FLAGS, cpu_capability, cpu_flags, hardware_class
 
 RUN = {"datasets": ["digits"], "variants": ["dae_masking", "vae"], "seeds": [0]}
 TRAIN_OR_EVALUATE = re.compile(r"^(train|evaluate)@")
@@ -103,6 +103,18 @@ def test_cpu_capability_read_from_the_os_matches_torch():
     assert cpu_capability(cpu_flags(), "default") == lowered == "DEFAULT"
     # an override cannot raise the path above what the CPU has
     assert cpu_capability(CAPABILITY_FLAGS["AVX2"], "avx512") == "AVX2"
+
+
+def test_the_hardware_class_tells_cpu_vendors_apart(tmp_path):
+    """An AMD EPYC with AVX-512 takes torch's AVX512 path like an Intel Xeon, yet trains other
+    bits: a record without the vendor would let one's run-cache stand in for the other's."""
+    from aebench.hardware import cpu_vendor
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n")
+    assert cpu_vendor(info) == "AuthenticAMD"
+    assert cpu_vendor(tmp_path / "missing") == "unknown"
+    assert hardware_class("cpu", 1)["cpu_vendor"] == cpu_vendor()
 
 
 def test_guard_kills_the_command_when_its_parent_dies(tmp_path):
@@ -196,10 +208,10 @@ def test_two_workers_match_a_sequential_repro(committed, sequential, tmp_path):
     # a worker's trimmed dvc.lock keeps the evaluator's entry: it restores, never retrains it
     for log in (root / ".aebench" / "logs").glob("*.log"):
         assert "Running stage 'evaluator" not in log.read_text(), log.name
-    # and a later plain repro finds nothing to run but the hardware record
+    # and a later plain repro finds nothing to run but the two always-run stages
     again = _run(root, sys.executable, "-m", "dvc", "repro")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert set(re.findall(r"Running stage '([^']+)'", again.stdout)) <= {"hardware"}
+    assert set(re.findall(r"Running stage '([^']+)'", again.stdout)) <= {"hardware", "settings"}
 
 
 @pytest.mark.slow
@@ -327,3 +339,13 @@ def test_a_run_plans_one_pipeline_and_the_stages_it_depends_on(tmp_path, raw_par
     assert plan_stages(tmp_path, pipeline="studies/dvc.yaml").order == ["a", "studies/dvc.yaml:b"]
     with pytest.raises(DispatchError, match=r"nope/dvc\.yaml: no such pipeline file"):
         plan_stages(tmp_path, pipeline="nope/dvc.yaml")
+
+
+def test_a_worker_named_by_its_address_gets_a_path_safe_checkout():
+    """`dask worker` without --name is called tcp://host:port: a ':' in the checkout's path
+    splits PYTHONPATH, and the stages would import another copy of aebench."""
+    from aebench.dispatch.worker import checkout_name
+
+    name = checkout_name("tcp://127.0.0.1:40219")
+    assert ":" not in name and "/" not in name
+    assert name.startswith("tcp___127.0.0.1_40219-")

@@ -44,13 +44,15 @@ def _repo(root: Path, three: str = "cat two.txt > three.txt", extra: str = "") -
     return root
 
 
-def _repro(root: Path, module: str, *repro_args: str) -> subprocess.CompletedProcess:
+def _repro(
+    root: Path, module: str, *repro_args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`dvc repro` (module "dvc") or the batched one, with ``repro_args``."""
     args = [sys.executable, "-m", module] + (["repro"] if module == "dvc" else [])
     return subprocess.run(
         [*args, *repro_args],
         cwd=root,
-        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+        env={**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})},
         capture_output=True,
         text=True,
     )
@@ -206,7 +208,8 @@ def test_a_current_hardware_record_is_not_rewritten_and_any_other_is(tmp_path):
     machine would write, the batched repro skips it (plain DVC runs it every time). A record
     from other hardware (here: edited to claim AVX2) runs it again and is corrected."""
     root = _repo(tmp_path / "repo", extra=HARDWARE)
-    (root / "params.yaml").write_text((PROJECT / "params.yaml").read_text())
+    (root / "settings").mkdir()
+    (root / "settings" / "machine.json").write_text('{"device": "auto", "threads": 1}\n')
     record = root / "hardware.json"
 
     first = _repro(root, "aebench.dispatch.dvc_repro")
@@ -221,3 +224,26 @@ def test_a_current_hardware_record_is_not_rewritten_and_any_other_is(tmp_path):
     corrected = _repro(root, "aebench.dispatch.dvc_repro")
     assert "Running stage 'hardware'" in corrected.stdout and record.read_text() == written
     assert "Running stage 'hardware'" in _repro(root, "dvc").stdout  # DVC's own behaviour
+
+
+SETTINGS = """\
+  settings:
+    cmd: echo resolved > settings.txt
+    always_changed: true
+    outs:
+      - settings.txt:
+          cache: false
+"""
+
+
+def test_a_worker_trusts_the_settings_the_dispatcher_wrote(tmp_path):
+    """In a worker's checkout (SETTINGS_CURRENT set by `aebench run`) the always-changed
+    settings stage is checked like any other and, unchanged, not run; anywhere else it runs on
+    every repro, as DVC would run it."""
+    root = _repo(tmp_path / "repo", extra=SETTINGS)
+    assert "Running stage 'settings'" in _repro(root, "aebench.dispatch.dvc_repro").stdout
+    worker = {dvc_repro.SETTINGS_CURRENT: "1"}
+    trusted = _repro(root, "aebench.dispatch.dvc_repro", "settings", env=worker)
+    assert trusted.returncode == 0 and "Running stage" not in trusted.stdout, trusted.stdout
+    again = _repro(root, "aebench.dispatch.dvc_repro", "settings")
+    assert "Running stage 'settings'" in again.stdout

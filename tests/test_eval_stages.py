@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from aebench.config import DataConfig, variant_from_dict
-from aebench.data import fetch
+from aebench.datasets import fetch
 from aebench.io import write_json
 from aebench.models import build_model, count_parameters, save_checkpoint
 
@@ -88,7 +88,11 @@ def staged(tmp_path_factory) -> Path:
     run.mkdir(parents=True)
     save_checkpoint(model, run / "model.pt")
     write_json(run / "train.json", {**TRAINED, "parameters": count_parameters(model)})
-    for result in (_stage(root, "evaluator.py", "digits"), _evaluate(root)):
+    for result in (
+        _stage(root, "settings.py"),
+        _stage(root, "evaluator.py", "digits"),
+        _evaluate(root),
+    ):
         assert result.returncode == 0, result.stderr
     return root
 

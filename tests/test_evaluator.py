@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from aebench.config import DataConfig
-from aebench.data import fetch, load_split, to_float
+from aebench.data import load_split, to_float
+from aebench.datasets import fetch
 from aebench.evaluator import (
     EvaluatorNet,
     _GridAvgPool,

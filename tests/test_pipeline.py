@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 COPIED = (
     "aebench",
     "pipeline",
+    "examples",
     "dvc.yaml",
     "params.yaml",
     ".dvc/config",
@@ -117,8 +118,8 @@ def test_dvc_repro_on_a_tiny_configuration(tmp_path):
 
     second = _dvc(root, "repro")
     assert second.returncode == 0
-    # only the hardware record, which runs every time and rewrites the same bytes
-    assert re.findall(r"Running stage '([^']+)'", second.stdout) == ["hardware"]
+    # only the two stages that run every time and rewrite the same bytes
+    assert re.findall(r"Running stage '([^']+)'", second.stdout) == ["settings", "hardware"]
 
     shown = _dvc(root, "metrics", "show", "--json")
     assert "digits.vae.recon_mse.mean" in shown.stdout
@@ -149,23 +150,89 @@ def test_every_further_family_trains_evaluates_and_reports(tmp_path):
     assert all(f"| {variant} |" in report for variant in further)
 
 
-@pytest.mark.parametrize(
-    ("stage", "args"),
-    [
-        ("fetch", ["digits"]),
-        ("train", ["--dataset", "digits", "--variant", "vae", "--seed", "0"]),
-        ("evaluate", ["--dataset", "digits", "--variant", "vae", "--seed", "0"]),
-        ("report", []),
-    ],
-)
+@pytest.mark.slow
+def test_your_own_model_and_data_join_the_report(tmp_path):
+    """README's "Benchmark your own model", as a user follows it: the example family (a VAE with
+    a learned prior) and the example folder of PNGs, added in params.yaml only. Its row carries
+    every metric its declarations promise; editing its module re-runs only its own stages."""
+    root = _copy_repo(
+        tmp_path / "repo", {"datasets": ["tiny_digits"], "variants": ["ae"], "seeds": [0]}, 1
+    )
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["datasets"] = {"tiny_digits": {"format": "png_folder", "path": "examples/tiny_digits"}}
+    params["variants"]["learned_prior_vae"] = {
+        "family": "examples.learned_prior:LearnedPriorVAE",
+        "latent_dim": 4,
+        "hidden": [32],
+        "prior_components": 3,
+    }
+    params["run"]["variants"] = ["learned_prior_vae"]
+    params["evaluate"]["gmm_components"] = 2
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = _dvc(root, "repro")
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    row = "tiny_digits.learned_prior_vae"
+    for key in ("recon_mse", "sample_prior_fd", "sample_gmm_fd", "nll_iw", "neg_elbo"):
+        assert f"{row}.{key}.mean" in metrics, key
+    header = (root / "reports" / "README.md").read_text()
+    assert "family `examples.learned_prior:LearnedPriorVAE`: examples/learned_prior.py" in header
+    manifest = json.loads((root / "data" / "tiny_digits" / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["shape"][1:] == [1, 8, 8]
+
+    with (root / "examples" / "learned_prior.py").open("a") as handle:
+        handle.write("# an edit of the user's model\n")
+    result = _dvc(root, "repro")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = set(re.findall(r"Running stage '([^']+)'", result.stdout)) - {"settings", "hardware"}
+    assert ran == {
+        "train@tiny_digits-learned_prior_vae-0",
+        "evaluate@tiny_digits-learned_prior_vae-0",
+    } or ran == {
+        "train@tiny_digits-learned_prior_vae-0",
+        "evaluate@tiny_digits-learned_prior_vae-0",
+        "report",
+    }, ran
+
+
+@pytest.mark.parametrize(("stage", "args"), [("settings", []), ("report", [])])
 def test_bad_params_stop_a_stage_with_one_message_and_no_output(tmp_path, stage, args):
+    """The stages that read params.yaml validate it; the others read settings/ files."""
     root = _copy_repo(
         tmp_path / "repo", {"datasets": ["digits"], "variants": ["vae"], "seeds": [0]}, 1
     )
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["variants"]["vae"]["latent_dim"] = 0
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    _assert_refused(
+        root,
+        stage,
+        args,
+        "error: params.yaml: variants.vae.latent_dim: 0 is not allowed; expected an integer >= 1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("stage", "args", "missing"),
+    [
+        ("fetch", ["digits"], "settings/data/digits.json"),
+        ("train", ["--dataset", "digits", "--variant", "vae", "--seed", "0"], "train/vae.json"),
+        ("evaluate", ["--dataset", "digits", "--variant", "vae", "--seed", "0"], "vae.json"),
+    ],
+)
+def test_a_stage_without_its_settings_says_so_and_writes_nothing(tmp_path, stage, args, missing):
+    root = _copy_repo(
+        tmp_path / "repo", {"datasets": ["digits"], "variants": ["vae"], "seeds": [0]}, 1
+    )
+    shutil.rmtree(root / "settings", ignore_errors=True)
+    (stderr,) = _assert_refused(root, stage, args, None)
+    assert missing in stderr and "the settings stage writes it" in stderr
+
+
+def _assert_refused(root: Path, stage: str, args: list[str], message: str | None) -> list[str]:
+    """Run one stage script: exit status 2, one line on stderr (``message`` if given), and not
+    a file added or removed."""
+    before = sorted(p.relative_to(root) for p in root.rglob("*") if "__pycache__" not in p.parts)
     result = subprocess.run(
         [sys.executable, f"pipeline/{stage}.py", *args],
         cwd=root,
@@ -173,9 +240,11 @@ def test_bad_params_stop_a_stage_with_one_message_and_no_output(tmp_path, stage,
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: params.yaml: variants.vae.latent_dim: 0 is not allowed; expected an integer >= 1"
-    ]
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    if message is not None:
+        assert lines == [message]
     after = sorted(p.relative_to(root) for p in root.rglob("*") if "__pycache__" not in p.parts)
-    assert after == [p for p in before if "__pycache__" not in p.parts]
+    assert after == before
+    return lines

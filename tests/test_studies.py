@@ -103,7 +103,10 @@ def test_noise_level_code_size_and_data_size_are_swept(raw_params):
             {"variants": ["ae"], "key": "beta", "values": [2]},
             "has no setting 'beta' to sweep; it has: latent_dim, train_images",
         ),
-        ({"variants": ["ae"], "key": "hidden", "values": [2]}, "studies.s.key: 'hidden'"),
+        (
+            {"variants": ["ae"], "key": "hidden", "values": [2]},
+            "has no setting 'hidden' to sweep; it has: latent_dim",
+        ),
         ({"variants": ["nope"], "key": "beta", "values": [2]}, "'nope' is not defined"),
         ({"variants": ["ae"], "key": "latent_dim", "values": [2.5]}, "value 2.5 for 'ae'"),
         ({"variants": ["dae"], "key": "noise.level", "values": [1.5]}, "out of range"),

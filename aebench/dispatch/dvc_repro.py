@@ -16,7 +16,9 @@ SIGTERM are held back while the file is written, so it is never left half-writte
 of DVC changes: which stages run, the run-cache, the outputs.
 
 The always-changed ``hardware`` stage is also skipped when ``hardware.json`` already holds the
-record this machine would write and its deps are unchanged (see ``hardware_record_trusted``).
+record this machine would write and its deps are unchanged, and so is the always-changed
+``settings`` stage in a worker's checkout, whose settings the dispatcher wrote before the
+snapshot (see ``always_changed_trusted``).
 
 Usage: ``python -m aebench.dispatch.dvc_repro [dvc repro arguments]``.
 """
@@ -110,37 +112,52 @@ def lockfile_batched() -> Iterator[None]:
 
 
 HARDWARE_STAGE = "hardware"  # dvc.yaml's always-changed record of the hardware class
+SETTINGS_STAGE = "settings"  # dvc.yaml's always-changed resolution of params.yaml
+# Set by `aebench run` for its workers: the snapshot holds settings/ as the dispatcher wrote them
+# from that very snapshot's params and code (it runs the settings stage before snapshotting).
+SETTINGS_CURRENT = "AEBENCH_SETTINGS_CURRENT"
 
 
 def hardware_record_is_current(root: Path = Path()) -> bool:
-    """Whether ``hardware.json`` holds exactly what the ``hardware`` stage would write here. Any
-    doubt (no file, params it cannot read) answers no, and the stage runs as DVC would run it."""
-    from aebench.config import ParamsError, load_params
+    """Whether ``hardware.json`` holds exactly what the ``hardware`` stage would write here from
+    the machine settings it reads. Any doubt (no file, one it cannot read) answers no, and the
+    stage runs as DVC would run it. (The settings stage runs first: if it rewrites the machine
+    settings, DVC sees the hardware stage's dependency change and runs it.)"""
+    import json
+
     from aebench.hardware import record_text
+    from aebench.settings import machine_path
 
     path = root / "hardware.json"
     try:
-        params = load_params(root / "params.yaml")
-        return path.read_text() == record_text(params.train.device, params.train.threads)
-    except (OSError, ParamsError):
+        machine = json.loads((root / machine_path()).read_text())
+        return path.read_text() == record_text(machine["device"], machine["threads"])
+    except (OSError, ValueError, KeyError):
         return False
 
 
 @contextmanager
-def hardware_record_trusted() -> Iterator[None]:
+def always_changed_trusted() -> Iterator[None]:
     """Within the block, DVC checks the ``hardware`` stage's deps and outputs like any other
-    stage's instead of running it on every repro, when its record is current. Running it costs
-    a process start plus DVC's bookkeeping (0.45 s of a no-op repro here) before every stage a
-    worker reproduces. A record from other hardware, an edited ``hardware.json``, changed params
-    or code, or ``--force`` still run it. Patches
+    stage's instead of running it on every repro, when its record is current; and the
+    ``settings`` stage's in a worker's checkout (``SETTINGS_CURRENT``). Running them costs a
+    process start plus DVC's bookkeeping (0.45 s for the record, ~3 s for the settings, which
+    import the families) before every stage a worker reproduces. A record from other hardware,
+    an edited ``hardware.json``, changed params or code, or ``--force`` still run them. Patches
     ``Stage.changed_deps`` of dvc 3.x (pinned)."""
+    import os
+
     from dvc.stage import Stage
 
     original = Stage.changed_deps
-    current = hardware_record_is_current()
+    trusted = set()
+    if hardware_record_is_current():
+        trusted.add(HARDWARE_STAGE)
+    if os.environ.get(SETTINGS_CURRENT) == "1":
+        trusted.add(SETTINGS_STAGE)
 
     def changed_deps(self, allow_missing: bool = False, upstream: list | None = None) -> bool:
-        if current and self.name == HARDWARE_STAGE and self.always_changed and not self.frozen:
+        if self.name in trusted and self.always_changed and not self.frozen:
             return self._changed_deps(allow_missing=allow_missing, upstream=upstream)
         return original(self, allow_missing=allow_missing, upstream=upstream)
 
@@ -154,7 +171,7 @@ def hardware_record_trusted() -> Iterator[None]:
 def main(argv: list[str]) -> int:
     from dvc.cli import main as dvc_main
 
-    with lockfile_batched(), hardware_record_trusted():
+    with lockfile_batched(), always_changed_trusted():
         return dvc_main(["repro", *argv])
 
 

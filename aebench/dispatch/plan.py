@@ -83,7 +83,10 @@ def plan_stages(root: Path, params_file: str = "params.yaml", pipeline: str = "d
             stale = {stage for stage in graph if not stage.always_changed and stage.changed()}
         hardware_stale = _hardware_changed(root, params_file)
         for stage in graph:
-            if stage.always_changed and (hardware_stale or stage.name != "hardware"):
+            # the settings stage ran just before the plan (aebench run does it first): its
+            # files are current, and their dependants are stale only if their bytes changed
+            current = stage.name == "settings" or (stage.name == "hardware" and not hardware_stale)
+            if stage.always_changed and not current:
                 stale |= set(nx.ancestors(graph, stage))  # ancestors: its dependants
         affected = set(stale)
         for stage in stale:

@@ -130,6 +130,9 @@ def _run_matrix(
         cores = os.cpu_count() or 1
         workers = workers or default_workers(params.train.threads, cores, gpus)
         check_workers(workers, params.train.threads, cores, gpus)
+    # every stage reads settings/: written here first, they travel with the snapshot, and the
+    # plan sees which stages their bytes leave up to date
+    _repro(root, "settings")
     plan = plan_stages(root, params_file, pipeline)
     for stage in plan.local_first:  # committed outputs (the evaluator): here, before the snapshot
         print(f"aebench run: {stage} writes outputs kept in git; `dvc repro {stage}` here first")

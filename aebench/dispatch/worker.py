@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from aebench.dispatch.dvc_repro import SETTINGS_CURRENT
 from aebench.dispatch.lockfile import committed_locks, trim_lockfile
 from aebench.dispatch.workspace import create_worktree
 
@@ -56,6 +57,13 @@ def _worker_name() -> str:
         return "local"
 
 
+def checkout_name(worker: str) -> str:
+    """The worker's checkout folder: its name made path-safe. A `dask worker` started without
+    ``--name`` is named by its address (``tcp://127.0.0.1:40219``), whose ``:`` would split the
+    checkout's path in PYTHONPATH, and the stages would import another copy of aebench."""
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', worker)}-{os.getpid()}"
+
+
 def _environment(job: Job, worktree: Path, worker: str) -> dict[str, str]:
     # DVC settings that point at the user's workspace stay there; the worktree has its own
     env = {key: value for key, value in os.environ.items() if not key.startswith("DVC_")}
@@ -64,6 +72,8 @@ def _environment(job: Job, worktree: Path, worker: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(worktree)  # the commit's aebench, not an editable install's
     env["DVC_NO_ANALYTICS"] = "1"
     env["AEBENCH_DOWNLOADS"] = str(job.root / "downloads")  # one download for all workers
+    # the snapshot carries the settings the dispatcher wrote from its own params and code
+    env[SETTINGS_CURRENT] = "1"
     if job.gpus and worker.isdigit():  # one of the GPUs this run may use, as the user set them
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         ids = (
@@ -84,7 +94,7 @@ def reproduce(
     worker = _worker_name()
     worktree = _WORKTREES.get(os.getpid())
     if worktree is None or not worktree.is_dir():
-        worktree = create_worktree(job.root, job.commit, f"{worker}-{os.getpid()}", job.cache_dir)
+        worktree = create_worktree(job.root, job.commit, checkout_name(worker), job.cache_dir)
         _WORKTREES[os.getpid()] = worktree
     trim_lockfile(worktree, committed_locks(job.root, job.commit), lock_entries)
     log_path = job.root / ".aebench" / "logs" / f"{stage.replace('/', '_')}.log"

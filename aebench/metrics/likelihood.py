@@ -44,6 +44,11 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 LogLikelihoodFn = Callable[[Tensor], Tensor]
 """log p(x | z) in nats per image: codes k × n × D -> k × n, for the n images being scored."""
+LogRatioFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""log p(z) - log q(z | x) from (z, eps, logvar), summed over the code (see
+:func:`log_prior_over_posterior`, the N(0, I) prior's)."""
+KLFn = Callable[[Tensor, Tensor], "Tensor | None"]
+"""KL(q || p) per row from (mu, logvar) in closed form, or None where there is none."""
 
 
 def default_chunk_rows(device: torch.device | str) -> int:
@@ -104,16 +109,17 @@ def iwae_bound(
     num_samples: int,
     generator: torch.Generator,
     chunk_size: int = DEFAULT_CHUNK_ROWS,
+    log_ratio: LogRatioFn = log_prior_over_posterior,
 ) -> Tensor:
     """Burda et al. 2015 lower bound L_K on log p(x), nats per image; shape N.
 
     logsumexp_k (log p(x | z_k) + log p(z_k) - log q(z_k | x)) - log K with z_k ~ q = N(mu,
-    diag exp(logvar)) and p(z) = N(0, I). The K samples are taken in chunks whose partial
-    logsumexps are merged with logaddexp, which is exact up to round-off.
+    diag exp(logvar)) and p(z) given by ``log_ratio`` (default N(0, I)). The K samples are taken
+    in chunks whose partial logsumexps are merged with logaddexp, exact up to round-off.
     """
     total = torch.full(mu.shape[:1], -math.inf, dtype=mu.dtype, device=mu.device)
     for z, eps, lv in _sample_chunks(mu, logvar, num_samples, generator, chunk_size):
-        log_w = log_px_given_z(z) + log_prior_over_posterior(z, eps, lv)
+        log_w = log_px_given_z(z) + log_ratio(z, eps, lv)
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
     return total - math.log(num_samples)
 
@@ -125,16 +131,24 @@ def elbo(
     num_samples: int,
     generator: torch.Generator,
     chunk_size: int = DEFAULT_CHUNK_ROWS,
+    log_ratio: LogRatioFn = log_prior_over_posterior,
+    kl: KLFn = gaussian_kl,
 ) -> Tensor:
     """ELBO in nats per image; shape N: mean over K draws of log p(x | z_k), minus the KL.
 
-    The KL(q || N(0, I)) term is in closed form (Kingma & Welling 2014, appendix B), so only the
-    reconstruction term carries Monte Carlo noise.
+    The KL(q || p) term is in closed form where ``kl`` has one (N(0, I): Kingma & Welling 2014,
+    appendix B), so only the reconstruction term carries Monte Carlo noise; otherwise it is
+    estimated from the same draws through ``log_ratio``.
     """
+    closed_form = kl(mu, logvar)
     total = torch.zeros(mu.shape[:1], dtype=mu.dtype, device=mu.device)
-    for z, _, _ in _sample_chunks(mu, logvar, num_samples, generator, chunk_size):
+    for z, eps, lv in _sample_chunks(mu, logvar, num_samples, generator, chunk_size):
         total = total + log_px_given_z(z).sum(0)
-    return total / num_samples - gaussian_kl(mu, logvar)
+        if closed_form is None:
+            total = total + log_ratio(z, eps, lv).sum(0)
+    if closed_form is None:
+        return total / num_samples
+    return total / num_samples - closed_form
 
 
 def decoder_log_likelihood(model: nn.Module, x: Tensor) -> LogLikelihoodFn:
@@ -184,7 +198,18 @@ def negative_elbo(
     The bound the VAEs train on (with beta = 1); compare with ``importance_sampled_nll`` to see
     how loose it is. Chunked and seeded like ``importance_sampled_nll``.
     """
-    return -_per_image_chunks(model, x, num_samples, generator, chunk_size, elbo)
+    return -_per_image_chunks(model, x, num_samples, generator, chunk_size, _model_elbo(model))
+
+
+def _model_elbo(model: nn.Module) -> Callable[..., Tensor]:
+    """``elbo`` with the model's closed-form KL, where it has its own."""
+    if not hasattr(model, "kl_to_prior"):
+        return elbo
+
+    def bound(*args, **kwargs) -> Tensor:
+        return elbo(*args, **kwargs, kl=model.kl_to_prior)
+
+    return bound
 
 
 def _per_image_chunks(
@@ -207,10 +232,19 @@ def _per_image_chunks(
             xs = x[start : start + per_chunk].to(device)
             mu, logvar = model.posterior(xs)
             fn = decoder_log_likelihood(model, xs)
-            parts.append(bound(fn, mu, logvar, num_samples, generator, chunk_size).to(x.device))
+            value = bound(fn, mu, logvar, num_samples, generator, chunk_size, **_prior_of(model))
+            parts.append(value.to(x.device))
     if not parts:
         return x.new_empty((0,))
     return torch.cat(parts)
+
+
+def _prior_of(model: nn.Module) -> dict:
+    """The model's own prior terms for ``bound`` (a model without them: N(0, I))."""
+    terms = {}
+    if hasattr(model, "log_prior_over_posterior"):
+        terms["log_ratio"] = model.log_prior_over_posterior
+    return terms
 
 
 def _device_of(model: nn.Module, fallback: Tensor) -> torch.device:

@@ -1,41 +1,31 @@
-"""Model families behind one interface, and checkpoints that rebuild them from their config."""
+"""Model families behind one interface, and checkpoints that rebuild them from their spec."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aebench.config import FAMILIES, VariantSpec, variant_from_dict
 from aebench.io import save_torch
-from aebench.models.ae import Autoencoder
-from aebench.models.cae import ContractiveAutoencoder
-from aebench.models.iwae import ImportanceWeightedAutoencoder
+from aebench.models.ae import Autoencoder, FamilyParams
 from aebench.models.nets import ImageShape
-from aebench.models.rae import RegularizedAutoencoder
-from aebench.models.sae import SparseAutoencoder
+from aebench.models.registry import family_class
 from aebench.models.vae import VariationalAutoencoder
-from aebench.models.wae import WassersteinAutoencoder
+from aebench.spec import VariantSpec, variant_from_dict
 
-FAMILY_CLASSES: dict[str, type[Autoencoder]] = {
-    "ae": Autoencoder,
-    "dae": Autoencoder,  # corrupts its encoder input: the variant has a noise spec
-    "vae": VariationalAutoencoder,
-    "dvae": VariationalAutoencoder,
-    "iwae": ImportanceWeightedAutoencoder,
-    "wae": WassersteinAutoencoder,
-    "rae": RegularizedAutoencoder,
-    "cae": ContractiveAutoencoder,
-    "sae": SparseAutoencoder,
-}
-assert tuple(FAMILY_CLASSES) == FAMILIES
-
-__all__ = ["Autoencoder", "VariationalAutoencoder", "build_model", "load_checkpoint"]
+__all__ = [
+    "Autoencoder",
+    "FamilyParams",
+    "VariationalAutoencoder",
+    "build_model",
+    "load_checkpoint",
+]
 
 
 def build_model(spec: VariantSpec, image_shape: ImageShape) -> Autoencoder:
-    return FAMILY_CLASSES[spec.family](spec, image_shape)
+    return family_class(spec.family)(spec, image_shape)
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -45,7 +35,10 @@ def count_parameters(model: torch.nn.Module) -> int:
 def save_checkpoint(model: Autoencoder, path: Path, extra: dict[str, Any] | None = None) -> None:
     """state_dict plus the variant config, all plain types (loadable with weights_only=True)."""
     payload = {
-        "variant": model.spec.to_dict(),
+        # through JSON: every string its own object, as when the spec came from a file, so
+        # that the pickled bytes never depend on where the spec was built (pickle writes a
+        # string met twice as a back-reference)
+        "variant": json.loads(json.dumps(model.spec.to_dict())),
         "image_shape": list(model.image_shape),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},

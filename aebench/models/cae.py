@@ -12,9 +12,14 @@ the exact norm, so it carries no probe noise."""
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from aebench.models.ae import Autoencoder
+from aebench.models.ae import Autoencoder, FamilyParams
+
+
+class CAEParams(FamilyParams):
+    contraction_weight: float = Field(0.1, ge=0, description="lambda on ||J||_F^2")
 
 
 def jacobian_frobenius_sq(
@@ -33,6 +38,14 @@ def jacobian_frobenius_sq(
 
 
 class ContractiveAutoencoder(Autoencoder):
+    family = "cae"
+    summary = (
+        "contractive AE (Rifai et al. 2011): λ ‖∂z/∂x‖²_F on the encoder's Jacobian (exact in "
+        "validation, a one-probe unbiased estimate in training)"
+    )
+    Params = CAEParams
+    code_activations = ("sigmoid", "linear", "relu")  # sigmoid as in the paper
+
     def loss_terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """recon + λ ||J||_F²: estimated with one probe per image in training mode, exact in
         eval mode (the validation objective); differentiable wherever gradients are on."""

@@ -11,6 +11,8 @@ from itertools import pairwise
 
 from torch import nn
 
+from aebench.errors import ParamsError
+
 ImageShape = tuple[int, int, int]
 
 
@@ -82,7 +84,7 @@ def _conv_bottom(shape: ImageShape, hidden: tuple[int, ...]) -> tuple[int, int]:
     factor = 2 ** len(hidden)
     _, height, width = shape
     if height % factor or width % factor:
-        raise ValueError(
+        raise ParamsError(
             f"conv with {len(hidden)} layers needs height and width divisible by {factor}; "
             f"got {height}×{width}: use fewer hidden layers or arch mlp"
         )

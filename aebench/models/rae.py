@@ -7,11 +7,24 @@ the paper's "ex-post density estimation"."""
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
-from aebench.models.ae import Autoencoder
+from aebench.models.ae import Autoencoder, FamilyParams
+
+
+class RAEParams(FamilyParams):
+    code_penalty: float = Field(1.0, ge=0, description="beta on 1/2 ||z||^2")
+    decoder_decay: float = Field(1e-3, ge=0, description="lambda on ||decoder weights||^2")
 
 
 class RegularizedAutoencoder(Autoencoder):
+    family = "rae"
+    summary = (
+        "regularised AE, L2 form (Ghosh et al. 2020): β ½‖z‖² on the code and weight decay on "
+        "the decoder; sampled ex post with the GMM"
+    )
+    Params = RAEParams
+
     def decoder_weight_norm(self) -> torch.Tensor:
         """||θ_dec||²: sum of squares of every decoder parameter (weights and biases)."""
         return sum(p.pow(2).sum() for p in self.decoder.parameters())

@@ -6,8 +6,9 @@ L1 on ReLU activations, has no target rate to state; this one does.)"""
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
-from aebench.models.ae import Autoencoder
+from aebench.models.ae import Autoencoder, FamilyParams
 
 RATE_FLOOR = 1e-6  # keeps log ρ̂ finite when every unit of a batch saturates
 
@@ -20,7 +21,23 @@ def bernoulli_kl(target: float, rates: torch.Tensor) -> torch.Tensor:
     ).sum()
 
 
+class SAEParams(FamilyParams):
+    sparsity_target: float = Field(0.05, gt=0, lt=1, description="the firing rate rho")
+    sparsity_weight: float = Field(1.0, ge=0, description="the KL's weight")
+
+
 class SparseAutoencoder(Autoencoder):
+    family = "sae"
+    summary = (
+        "sparse AE (Ng 2011): Σ_j KL(ρ ‖ ρ̂_j) between a target firing rate ρ and each sigmoid "
+        "code unit's mean rate ρ̂_j"
+    )
+    Params = SAEParams
+    code_activations = ("sigmoid",)
+    code_activation_reason = (
+        "has a penalty that is a KL towards a firing rate, so its code units must be sigmoid"
+    )
+
     def loss_terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         code = self.encode(self.encoder_input(x, generator))  # sigmoid units, in (0, 1)
         recon = self.reconstruction_nll(self.decode(code), x).mean()

@@ -7,8 +7,13 @@ squared error), so prior draws decode to images like every variational family's.
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
-from aebench.models.ae import Autoencoder
+from aebench.models.ae import Autoencoder, FamilyParams
+
+
+class WAEParams(FamilyParams):
+    mmd_weight: float = Field(10.0, ge=0, description="lambda (Tolstikhin et al.: 10 on MNIST)")
 
 
 def imq_kernel(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
@@ -35,6 +40,18 @@ def mmd_imq(codes: torch.Tensor, prior_draws: torch.Tensor, scale: float) -> tor
 
 class WassersteinAutoencoder(Autoencoder):
     """Deterministic code, N(0, I) prior (so it has the ``prior`` sampler), loss recon + λ MMD."""
+
+    family = "wae"
+    summary = (
+        "Wasserstein AE, MMD form (Tolstikhin et al. 2018): a deterministic code pushed "
+        "towards N(0, I) by an inverse-multiquadratic-kernel MMD"
+    )
+    Params = WAEParams
+    samplers = ("prior", "gmm")
+    code_activations = ("linear",)
+    code_activation_reason = (
+        "matches its code to an N(0, I) prior, which a bounded or non-negative code cannot reach"
+    )
 
     def kernel_scale(self) -> float:
         """C = 2 d sigma^2 with the prior's sigma^2 = 1: the paper's choice for its IMQ kernel."""

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aebench.config import LIKELIHOODS, SAMPLERS, Params
+from aebench.config import Params
 from aebench.grids import denoise_grid_level, denoise_grid_name
 from aebench.report import figures
 from aebench.report.content import ReportInputs
 from aebench.report.document import Figure
 from aebench.report.environment import environment_lines
 from aebench.report.results import load_per_image, load_runs, run_path
+from aebench.spec import LIKELIHOODS, SAMPLERS
 
 ROBUSTNESS_FIGURES = (
     ("mse", "Noise robustness: reconstruction MSE against the clean image"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from aebench.config import NOISE_KINDS, SAMPLERS, VARIATIONAL_FAMILIES, VariantSpec
+from aebench.models.registry import BY_NAME
 from aebench.report.document import (
     BulletList,
     Cell,
@@ -38,6 +38,7 @@ from aebench.report.results import PerImage
 from aebench.report.stats import Evidence
 from aebench.report.tables import format_value, metric_table
 from aebench.report.variants import variant_blocks
+from aebench.spec import NOISE_KINDS, SAMPLERS, VariantSpec
 
 EVALUATOR_ACCURACY_TARGET = 0.97
 HEADLINE = (
@@ -202,7 +203,7 @@ def likelihood_blocks(inputs: ReportInputs, dataset: str) -> list:
         "with a Bernoulli NLL. *Trained on* says whether a model followed the binarised-MNIST "
         "protocol its published numbers use."
     )
-    families = ", ".join(VARIATIONAL_FAMILIES)
+    families = ", ".join(name for name, cls in BY_NAME.items() if cls.has_posterior)
     return [
         Heading(3, f"Likelihood (the families with a posterior: {families})"),
         Paragraph(intro),

@@ -132,4 +132,21 @@ def environment_lines(params: Params, devices: list[str]) -> list[str]:
         f"threads in training: {info['torch_threads']} (`train.threads`); GPU: {info['gpu']}",
         f"training device(s): {', '.join(devices)}",
         "params changed from the defaults: " + ("; ".join(changed) if changed else "none"),
+        *external_family_lines(params),
     ]
+
+
+def external_family_lines(params: Params) -> list[str]:
+    """One line per family from outside aebench that a compared variant uses: its module file's
+    sha256 or its installed package's version, so a reader knows which code made the row."""
+    from aebench.models.registry import family_source
+
+    families = dict.fromkeys(params.variant(name).family for name in params.run.variants)
+    lines = []
+    for family in families:
+        source = family_source(family)
+        if "file" in source:
+            lines.append(f"family `{family}`: {source['file']} (sha256 {source['sha256'][:16]})")
+        elif source:
+            lines.append(f"family `{family}`: package {source['package']} {source['version']}")
+    return lines

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aebench.config import NOISE_KINDS, SAMPLERS
 from aebench.report.glossary import Metric, describe
 from aebench.report.intervals import (
     ALPHA,
@@ -26,6 +25,7 @@ from aebench.report.intervals import (
 )
 from aebench.report.stats import Evidence
 from aebench.report.tables import format_value
+from aebench.spec import NOISE_KINDS, SAMPLERS
 
 # Units worth writing after a difference ("3.1 nats/image lower"); the rest read as plain numbers.
 SPOKEN_UNITS = ("nats/image", "nats", "dB")

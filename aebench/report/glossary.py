@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from aebench.config import NOISE_KINDS
+from aebench.spec import NOISE_KINDS
 
 
 @dataclass(frozen=True)

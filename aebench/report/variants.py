@@ -5,25 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aebench.config import BETA_FAMILIES, DEFAULT_HIDDEN, VARIATIONAL_FAMILIES, VariantSpec
+from aebench.models.registry import family_class
 from aebench.report.document import BulletList, Cell, Heading, Paragraph, Table
+from aebench.spec import DEFAULT_HIDDEN, VariantSpec
 
-FAMILY_MEANING = {
-    "ae": "autoencoder: reconstructs its clean input",
-    "dae": "denoising AE (Vincent et al. 2008): reconstructs the clean image from a corruption",
-    "vae": "variational AE (Kingma & Welling 2014), β weighting the KL (Higgins et al. 2017)",
-    "dvae": "denoising VAE (Im et al. 2017): the VAE's bound computed from a corrupted input",
-    "iwae": "importance-weighted AE (Burda et al. 2015): the VAE's networks trained on the "
-    "K-sample bound",
-    "wae": "Wasserstein AE, MMD form (Tolstikhin et al. 2018): a deterministic code pushed "
-    "towards N(0, I) by an inverse-multiquadratic-kernel MMD",
-    "rae": "regularised AE, L2 form (Ghosh et al. 2020): β ½‖z‖² on the code and weight decay on "
-    "the decoder; sampled ex post with the GMM",
-    "cae": "contractive AE (Rifai et al. 2011): λ ‖∂z/∂x‖²_F on the encoder's Jacobian (exact in "
-    "validation, a one-probe unbiased estimate in training)",
-    "sae": "sparse AE (Ng 2011): Σ_j KL(ρ ‖ ρ̂_j) between a target firing rate ρ and each sigmoid "
-    "code unit's mean rate ρ̂_j",
-}
+
+def _number(value: object) -> str:
+    """A family's own setting as the table shows it: numbers compactly, anything else as is."""
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def _widths(values: Sequence[int]) -> str:
@@ -39,7 +28,7 @@ def architecture(spec: VariantSpec) -> str:
 
 
 def code(spec: VariantSpec) -> str:
-    if spec.family in VARIATIONAL_FAMILIES:
+    if family_class(spec.family).has_posterior:
         return f"{spec.latent_dim} Gaussian"
     return f"{spec.latent_dim} {spec.code_activation}"
 
@@ -50,9 +39,9 @@ def settings(spec: VariantSpec) -> str:
     parts = []
     if spec.noise is not None:
         parts.append(f"noise {spec.noise.kind} {spec.noise.level:g}")
-    if spec.family in BETA_FAMILIES:
+    if spec.beta is not None:
         parts.append(f"β {spec.beta:g}")
-    parts += [f"{key} {value:g}" for key, value in spec.family_params]
+    parts += [f"{key} {_number(value)}" for key, value in spec.family_params]
     likelihood = spec.likelihood
     if likelihood == "gaussian":
         likelihood += f" (σ {spec.obs_std:g})"
@@ -73,7 +62,7 @@ def variant_blocks(specs: Sequence[VariantSpec]) -> list:
         for s in specs
     )
     families = dict.fromkeys(s.family for s in specs)
-    meanings = tuple(f"**{family}**: {FAMILY_MEANING[family]}." for family in families)
+    meanings = tuple(f"**{family}**: {family_class(family).summary}." for family in families)
     defaults = ", ".join(f"{arch} {_widths(w)}" for arch, w in DEFAULT_HIDDEN.items())
     return [
         Heading(2, "Variants"),

@@ -1,0 +1,130 @@
+"""Write the resolved settings files (see :mod:`aebench.settings`) from validated params.
+
+Each file holds what its stage's output depends on and nothing more: an evaluation's file
+carries the importance-sample count only for a family with a posterior, the chain settings only
+for a denoising one, the samplers the family has; an external family's file carries its code's
+identity (module sha256, or installed version), so editing that module re-runs only its stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from aebench import settings
+from aebench.config import Params
+from aebench.io import write_text
+from aebench.models.registry import family_class, family_source
+from aebench.spec import VariantSpec
+
+
+def _machine(params: Params) -> dict[str, Any]:
+    return {"device": params.train.device, "threads": params.train.threads}
+
+
+def _train(params: Params, name: str, spec: VariantSpec) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "variant": spec.to_dict(),
+        "train": asdict(params.train_for(name)),
+    }
+    if spec.train_images is not None:  # the subset is drawn with the split seed
+        payload["subset_seed"] = params.data.split_seed
+    source = family_source(spec.family)
+    if source:
+        payload["family_source"] = source
+    return payload
+
+
+def _evaluate(params: Params, spec: VariantSpec) -> dict[str, Any]:
+    cfg = params.evaluate
+    cls = family_class(spec.family)
+    samplers = [name for name in cfg.samplers if name in cls.samplers]
+    evaluate: dict[str, Any] = {
+        "seed": cfg.seed,
+        "batch_size": cfg.batch_size,
+        # pairs, not a mapping: the file's keys are sorted, the grid keeps the order it was given
+        "noise_grid": [[kind, list(levels)] for kind, levels in cfg.noise_grid.items()],
+        "samplers": samplers,
+        "gmm_components": cfg.gmm_components,
+        "grid_images": cfg.grid_images,
+    }
+    if "chain" in samplers:
+        evaluate["chain"] = asdict(cfg.chain)
+    if cls.has_posterior:
+        evaluate["importance_samples"] = cfg.importance_samples
+    payload: dict[str, Any] = {"evaluate": evaluate, "machine": _machine(params)}
+    source = family_source(spec.family)
+    if source:
+        payload["family_source"] = source
+    return payload
+
+
+def _chain_trace(params: Params) -> dict[str, Any]:
+    """The first seed of every denoising variant of the run list, and the chain's settings."""
+    seed = params.run.seeds[0]
+    runs = []
+    for name in params.run.variants:
+        family = params.variant(name).family
+        if family_class(family).denoises:
+            source = family_source(family)
+            runs.append(
+                {"variant": name, "seed": seed, **({"family_source": source} if source else {})}
+            )
+    cfg = params.evaluate
+    return {
+        "runs": runs,
+        # the trace runs its own steps: of the chain's settings it reads the number of chains
+        "evaluate": {"seed": cfg.seed, "batch_size": cfg.batch_size, "chains": cfg.chain.chains},
+        "machine": _machine(params),
+    }
+
+
+def _data(params: Params, dataset: str) -> dict[str, Any]:
+    """The split settings the dataset's loader reads, and a dataset from files' source with its
+    files' digest (so that changing a file re-runs its fetch)."""
+    from aebench.datasets import REGISTRY
+    from aebench.file_datasets import source_digest
+
+    split = asdict(params.data)
+    if dataset in params.datasets:
+        source = dict(params.datasets[dataset])
+        source["sha256"] = source_digest(Path(source["path"]))
+        split.pop("download_timeout_s")
+        return {"split": split, "source": source}
+    if REGISTRY[dataset].embedded:
+        split.pop("download_timeout_s")
+    else:  # downloaded sets keep their official test split
+        split.pop("test_fraction")
+    return {"split": split}
+
+
+def settings_files(params: Params, root: Path = settings.SETTINGS_DIR) -> dict[Path, str]:
+    """Every settings file's path and text for ``params``."""
+    files: dict[Path, dict[str, Any]] = {settings.machine_path(root): _machine(params)}
+    for dataset in params.run.datasets:
+        files[settings.data_path(dataset, root)] = _data(params, dataset)
+        files[settings.evaluator_path(dataset, root)] = {
+            "evaluator": asdict(params.evaluator),
+            "batch_size": params.evaluate.batch_size,
+            "device": params.train.device,
+        }
+        files[settings.chain_trace_path(dataset, root)] = _chain_trace(params)
+    for name, spec in {**params.variants, **params.study_points}.items():
+        files[settings.train_path(name, root)] = _train(params, name, spec)
+        files[settings.evaluate_path(name, root)] = _evaluate(params, spec)
+    return {path: settings.render(payload) for path, payload in files.items()}
+
+
+def write_settings(params: Params, root: Path = settings.SETTINGS_DIR) -> int:
+    """Write every settings file under ``root`` (each atomically) and remove the ones params no
+    longer asks for; returns how many files there are."""
+    files = settings_files(params, root)
+    if root.is_dir():
+        for stale in root.rglob("*.json"):
+            if stale not in files:
+                stale.unlink()
+    for path, text in files.items():
+        if not path.is_file() or path.read_text() != text:
+            write_text(path, text)
+    return len(files)
