@@ -1,6 +1,6 @@
 """Where datasets come from: the embedded sets, torchvision's downloads and a researcher's own
-files, each turned into :class:`aebench.data.Splits`. Only the fetch stage (and the settings
-stage, for the names) imports this module: training and evaluation read the stored splits.
+files, each turned into :class:`aebench.data.Splits`. The fetch stage loads through it and the
+schema reads its names; training and evaluation never import it: they read the stored splits.
 """
 
 from __future__ import annotations
