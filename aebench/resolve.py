@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from aebench import settings
+from aebench import fingerprint, settings
 from aebench.config import Params
 from aebench.io import write_text
 from aebench.models.registry import family_class, family_source
@@ -122,7 +122,7 @@ def write_settings(params: Params, root: Path = settings.SETTINGS_DIR) -> int:
     files = settings_files(params, root)
     if root.is_dir():
         for stale in root.rglob("*.json"):
-            if stale not in files:
+            if stale not in files and stale.name != fingerprint.RECORD:
                 stale.unlink()
     for path, text in files.items():
         if not path.is_file() or path.read_text() != text:
