@@ -563,20 +563,12 @@ def parse_params(raw: Any) -> Params:
 
 
 def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
-    """A variant from a mapping with its ``name`` (a checkpoint's spec, or a partial entry in
-    tests), validated and with defaults filled in like a params.yaml entry."""
+    """A variant from a params.yaml-style mapping that also holds its ``name`` (a partial entry,
+    or :meth:`VariantSpec.to_dict`), validated and with defaults filled in. Checkpoints and
+    settings files, validated when written, are read back by :func:`aebench.spec.
+    variant_from_dict` instead."""
     fields = dict(raw)
-    name = fields.pop("name")
-    if isinstance(fields.get("family"), str) and fields["family"] in BY_NAME:
-        cls = BY_NAME[fields["family"]]
-        # checkpoints written before to_dict left out the settings a variant cannot have
-        if not cls.takes_beta:
-            fields.pop("beta", None)
-        if cls.has_posterior:
-            fields.pop("code_activation", None)
-    if fields.get("likelihood", "bernoulli") != "gaussian":
-        fields.pop("obs_std", None)
-    return _parse_variant(name, fields)
+    return _parse_variant(fields.pop("name"), fields)
 
 
 def _parse_variant(name: str, raw: Any) -> VariantSpec:

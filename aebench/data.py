@@ -8,7 +8,6 @@ is refused instead of silently benchmarked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aebench.errors import DatasetError
-from aebench.io import atomic_dir
+from aebench.io import atomic_dir, sha256_file
 from aebench.spec import DataConfig
 
 if TYPE_CHECKING:
@@ -62,14 +61,6 @@ def stratified_three_way(
 
 
 # --- storage -------------------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_splits(splits: Splits, out_dir: Path, name: str) -> dict:

@@ -12,7 +12,6 @@ Any doubt (no record, a missing or changed file) answers no, and the stage resol
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import sys
@@ -20,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from aebench.errors import DatasetError
+from aebench.io import sha256_file, write_text
 
 RECORD = "inputs.json"
 VERSIONED = ("pydantic",)  # the schema's semantics; torch and numpy do not shape settings
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _loaded_sources() -> list[Path]:
@@ -59,29 +55,29 @@ def _versions(sources: list[dict[str, str]]) -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in names}
 
 
-def _dataset_digests(datasets: dict[str, dict[str, str]]) -> dict[str, str]:
+def _dataset_digests(paths: list[str]) -> dict[str, str]:
     from aebench.file_datasets import source_digest
 
-    return {entry["path"]: source_digest(Path(entry["path"])) for entry in datasets.values()}
+    return {path: source_digest(Path(path)) for path in paths}
+
+
+def _settings_files(out: Path) -> list[Path]:
+    return sorted(path for path in out.rglob("*.json") if path.name != RECORD)
 
 
 def record(out: Path, params_file: Path, datasets: dict[str, dict[str, str]]) -> None:
     """After a full resolution: write ``out/inputs.json`` (see the module docstring)."""
-    from aebench.io import write_text
-
-    sources = []
-    for path in sorted(out.rglob("*.json")):
+    outputs, sources = {}, []
+    for path in _settings_files(out):
+        outputs[_name(path)] = sha256_file(path)
         payload = json.loads(path.read_text())
-        for entry in (payload, *payload.get("runs", [])) if isinstance(payload, dict) else ():
-            if isinstance(entry, dict) and "family_source" in entry:
+        for entry in (payload, *payload.get("runs", [])):
+            if "family_source" in entry:
                 sources.append(entry["family_source"])
-    files = {_name(path): _sha256(path) for path in [params_file, *_loaded_sources()]}
-    outputs = {
-        _name(path): _sha256(path) for path in sorted(out.rglob("*.json")) if path.name != RECORD
-    }
+    files = {_name(path): sha256_file(path) for path in [params_file, *_loaded_sources()]}
     payload: dict[str, Any] = {
         "files": files,
-        "datasets": _dataset_digests(datasets),
+        "datasets": _dataset_digests([entry["path"] for entry in datasets.values()]),
         "versions": _versions(sources),
         "outputs": outputs,
     }
@@ -94,15 +90,14 @@ def is_current(out: Path) -> bool:
         recorded = json.loads((out / RECORD).read_text())
         for group in ("files", "outputs"):
             for name, digest in recorded[group].items():
-                if _sha256(Path(name)) != digest:
+                if sha256_file(Path(name)) != digest:
                     return False
         for name, version in recorded["versions"].items():
             if importlib.metadata.version(name) != version:
                 return False
-        written = {_name(p) for p in out.rglob("*.json") if p.name != RECORD}
-        if written != set(recorded["outputs"]):
+        if {_name(path) for path in _settings_files(out)} != set(recorded["outputs"]):
             return False
         digests = recorded["datasets"]
-        return not digests or _dataset_digests({p: {"path": p} for p in digests}) == digests
+        return not digests or _dataset_digests(list(digests)) == digests
     except (OSError, ValueError, KeyError, DatasetError, importlib.metadata.PackageNotFoundError):
         return False

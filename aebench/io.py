@@ -6,6 +6,7 @@ a result, and a failed run never destroys what a previous run produced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -104,3 +105,12 @@ def staged_outputs(final_dir: Path) -> Iterator[Path]:
                 os.replace(entry, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

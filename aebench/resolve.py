@@ -15,7 +15,7 @@ from typing import Any
 from aebench import fingerprint, settings
 from aebench.config import Params
 from aebench.io import write_text
-from aebench.models.registry import family_class, family_source
+from aebench.models.registry import applicable_samplers, family_class, family_source
 from aebench.spec import VariantSpec
 
 
@@ -23,23 +23,24 @@ def _machine(params: Params) -> dict[str, Any]:
     return {"device": params.train.device, "threads": params.train.threads}
 
 
-def _train(params: Params, name: str, spec: VariantSpec) -> dict[str, Any]:
+def _with_source(payload: dict[str, Any], source: dict[str, str]) -> dict[str, Any]:
+    """An external family's code identity, where there is one (built-in families have none)."""
+    return {**payload, "family_source": source} if source else payload
+
+
+def _train(params: Params, name: str, spec: VariantSpec, source: dict) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "variant": spec.to_dict(),
         "train": asdict(params.train_for(name)),
     }
     if spec.train_images is not None:  # the subset is drawn with the split seed
         payload["subset_seed"] = params.data.split_seed
-    source = family_source(spec.family)
-    if source:
-        payload["family_source"] = source
-    return payload
+    return _with_source(payload, source)
 
 
-def _evaluate(params: Params, spec: VariantSpec) -> dict[str, Any]:
+def _evaluate(params: Params, spec: VariantSpec, source: dict) -> dict[str, Any]:
     cfg = params.evaluate
-    cls = family_class(spec.family)
-    samplers = [name for name in cfg.samplers if name in cls.samplers]
+    samplers = list(applicable_samplers(spec.family, cfg.samplers))
     evaluate: dict[str, Any] = {
         "seed": cfg.seed,
         "batch_size": cfg.batch_size,
@@ -51,26 +52,19 @@ def _evaluate(params: Params, spec: VariantSpec) -> dict[str, Any]:
     }
     if "chain" in samplers:
         evaluate["chain"] = asdict(cfg.chain)
-    if cls.has_posterior:
+    if family_class(spec.family).has_posterior:
         evaluate["importance_samples"] = cfg.importance_samples
-    payload: dict[str, Any] = {"evaluate": evaluate, "machine": _machine(params)}
-    source = family_source(spec.family)
-    if source:
-        payload["family_source"] = source
-    return payload
+    return _with_source({"evaluate": evaluate, "machine": _machine(params)}, source)
 
 
-def _chain_trace(params: Params) -> dict[str, Any]:
+def _chain_trace(params: Params, sources: dict[str, dict]) -> dict[str, Any]:
     """The first seed of every denoising variant of the run list, and the chain's settings."""
     seed = params.run.seeds[0]
     runs = []
     for name in params.run.variants:
         family = params.variant(name).family
         if family_class(family).denoises:
-            source = family_source(family)
-            runs.append(
-                {"variant": name, "seed": seed, **({"family_source": source} if source else {})}
-            )
+            runs.append(_with_source({"variant": name, "seed": seed}, sources[family]))
     cfg = params.evaluate
     return {
         "runs": runs,
@@ -101,6 +95,9 @@ def _data(params: Params, dataset: str) -> dict[str, Any]:
 
 def settings_files(params: Params, root: Path = settings.SETTINGS_DIR) -> dict[Path, str]:
     """Every settings file's path and text for ``params``."""
+    specs = {**params.variants, **params.study_points}
+    # an external family's code is hashed once, however many variants use it
+    sources = {family: family_source(family) for family in {s.family for s in specs.values()}}
     files: dict[Path, dict[str, Any]] = {settings.machine_path(root): _machine(params)}
     for dataset in params.run.datasets:
         files[settings.data_path(dataset, root)] = _data(params, dataset)
@@ -109,10 +106,10 @@ def settings_files(params: Params, root: Path = settings.SETTINGS_DIR) -> dict[P
             "batch_size": params.evaluate.batch_size,
             "device": params.train.device,
         }
-        files[settings.chain_trace_path(dataset, root)] = _chain_trace(params)
-    for name, spec in {**params.variants, **params.study_points}.items():
-        files[settings.train_path(name, root)] = _train(params, name, spec)
-        files[settings.evaluate_path(name, root)] = _evaluate(params, spec)
+        files[settings.chain_trace_path(dataset, root)] = _chain_trace(params, sources)
+    for name, spec in specs.items():
+        files[settings.train_path(name, root)] = _train(params, name, spec, sources[spec.family])
+        files[settings.evaluate_path(name, root)] = _evaluate(params, spec, sources[spec.family])
     return {path: settings.render(payload) for path, payload in files.items()}
 
 

@@ -32,15 +32,9 @@ import torch
 from sklearn.mixture import GaussianMixture
 
 from aebench.models import Autoencoder, VariationalAutoencoder
-from aebench.models.registry import family_class
+from aebench.models.registry import applicable_samplers as applicable_samplers  # its old home
 from aebench.noise import corrupt
 from aebench.spec import ChainConfig, VariantSpec
-
-
-def applicable_samplers(family: str, requested: tuple[str, ...]) -> tuple[str, ...]:
-    """The requested samplers ``family`` declares, in the requested order."""
-    declared = family_class(family).samplers
-    return tuple(name for name in requested if name in declared)
 
 
 @torch.no_grad()

@@ -108,14 +108,19 @@ def test_a_failed_stage_keeps_the_lock_entries_of_those_before_it(tmp_path):
     assert rerun.stdout.count("Running stage") == 1 and "'three'" in rerun.stdout
 
 
-ALWAYS_RUN = """\
-  record:
-    cmd: echo same > record.txt
+def _always_run(name: str, text: str) -> str:
+    """An always-changed stage ``name`` that writes ``text`` to ``<name>.txt`` (uncached)."""
+    return f"""\
+  {name}:
+    cmd: echo {text} > {name}.txt
     always_changed: true
     outs:
-      - record.txt:
+      - {name}.txt:
           cache: false
 """
+
+
+ALWAYS_RUN = _always_run("record", "same")
 
 
 def test_a_no_op_repro_leaves_the_lock_file_alone(tmp_path):
@@ -226,14 +231,7 @@ def test_a_current_hardware_record_is_not_rewritten_and_any_other_is(tmp_path):
     assert "Running stage 'hardware'" in _repro(root, "dvc").stdout  # DVC's own behaviour
 
 
-SETTINGS = """\
-  settings:
-    cmd: echo resolved > settings.txt
-    always_changed: true
-    outs:
-      - settings.txt:
-          cache: false
-"""
+SETTINGS = _always_run("settings", "resolved")
 
 
 def test_a_worker_trusts_the_settings_the_dispatcher_wrote(tmp_path):

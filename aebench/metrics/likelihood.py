@@ -183,7 +183,8 @@ def importance_sampled_nll(
     a time and, when K > chunk_size, their samples in chunks of ``chunk_size``. Deterministic
     given the generator's state; put the model in eval mode first.
     """
-    return -_per_image_chunks(model, x, num_samples, generator, chunk_size, iwae_bound)
+    terms = _prior_terms(model, "log_prior_over_posterior")
+    return -_per_image_chunks(model, x, num_samples, generator, chunk_size, iwae_bound, terms)
 
 
 def negative_elbo(
@@ -198,18 +199,18 @@ def negative_elbo(
     The bound the VAEs train on (with beta = 1); compare with ``importance_sampled_nll`` to see
     how loose it is. Chunked and seeded like ``importance_sampled_nll``.
     """
-    return -_per_image_chunks(model, x, num_samples, generator, chunk_size, _model_elbo(model))
+    terms = _prior_terms(model, "log_prior_over_posterior", "kl_to_prior")
+    return -_per_image_chunks(model, x, num_samples, generator, chunk_size, elbo, terms)
 
 
-def _model_elbo(model: nn.Module) -> Callable[..., Tensor]:
-    """``elbo`` with the model's closed-form KL, where it has its own."""
-    if not hasattr(model, "kl_to_prior"):
-        return elbo
+PRIOR_TERMS = {"log_prior_over_posterior": "log_ratio", "kl_to_prior": "kl"}
+"""The model methods that carry its own prior, and the bound arguments they fill."""
 
-    def bound(*args, **kwargs) -> Tensor:
-        return elbo(*args, **kwargs, kl=model.kl_to_prior)
 
-    return bound
+def _prior_terms(model: nn.Module, *methods: str) -> dict[str, Callable]:
+    """The model's own prior terms as the bound's keyword arguments; a model without them (a
+    test double of the interface) keeps the N(0, I) defaults."""
+    return {PRIOR_TERMS[m]: getattr(model, m) for m in methods if hasattr(model, m)}
 
 
 def _per_image_chunks(
@@ -219,8 +220,10 @@ def _per_image_chunks(
     generator: torch.Generator,
     chunk_size: int | None,
     bound: Callable[..., Tensor],
+    prior_terms: dict[str, Callable],
 ) -> Tensor:
-    """Apply ``bound`` to images in chunks of max(1, chunk_size // K), under no_grad."""
+    """Apply ``bound`` (with the model's ``prior_terms``) to images in chunks of
+    max(1, chunk_size // K), under no_grad."""
     device = _device_of(model, x)
     if chunk_size is None:
         chunk_size = default_chunk_rows(device)
@@ -232,19 +235,11 @@ def _per_image_chunks(
             xs = x[start : start + per_chunk].to(device)
             mu, logvar = model.posterior(xs)
             fn = decoder_log_likelihood(model, xs)
-            value = bound(fn, mu, logvar, num_samples, generator, chunk_size, **_prior_of(model))
+            value = bound(fn, mu, logvar, num_samples, generator, chunk_size, **prior_terms)
             parts.append(value.to(x.device))
     if not parts:
         return x.new_empty((0,))
     return torch.cat(parts)
-
-
-def _prior_of(model: nn.Module) -> dict:
-    """The model's own prior terms for ``bound`` (a model without them: N(0, I))."""
-    terms = {}
-    if hasattr(model, "log_prior_over_posterior"):
-        terms["log_ratio"] = model.log_prior_over_posterior
-    return terms
 
 
 def _device_of(model: nn.Module, fallback: Tensor) -> torch.device:

@@ -23,6 +23,11 @@ from aebench.models.nets import ImageShape, build_decoder, build_encoder
 from aebench.noise import corrupt
 from aebench.spec import VariantSpec
 
+# why a family whose code must reach an N(0, I) prior (VAE, WAE) allows only a linear code
+PRIOR_CODE_REASON = (
+    "matches its code to an N(0, I) prior, which a bounded or non-negative code cannot reach"
+)
+
 
 class FamilyParams(BaseModel):
     """A family's own hyperparameters: the variant keys only that family takes, with defaults and

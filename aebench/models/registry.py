@@ -113,6 +113,12 @@ def check_declaration(cls: object, name: str) -> None:
         )
 
 
+def applicable_samplers(family: str, requested: tuple[str, ...]) -> tuple[str, ...]:
+    """The requested samplers ``family`` declares, in the requested order."""
+    declared = family_class(family).samplers
+    return tuple(name for name in requested if name in declared)
+
+
 def family_source(name: str) -> dict[str, str]:
     """What identifies an external family's code, written into the settings of every stage
     that loads it (so editing it re-runs those stages) and into the report header: for code

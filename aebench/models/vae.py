@@ -15,7 +15,7 @@ import math
 import torch
 
 from aebench.metrics.likelihood import gaussian_kl, log_prior_over_posterior
-from aebench.models.ae import Autoencoder
+from aebench.models.ae import PRIOR_CODE_REASON, Autoencoder
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -29,9 +29,7 @@ class VariationalAutoencoder(Autoencoder):
     has_posterior = True
     takes_beta = True
     code_activations = ("linear",)
-    code_activation_reason = (
-        "matches its code to an N(0, I) prior, which a bounded or non-negative code cannot reach"
-    )
+    code_activation_reason = PRIOR_CODE_REASON
 
     def code_width(self) -> int:
         return 2 * self.spec.latent_dim  # mean and log-variance

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from aebench.models.ae import Autoencoder, FamilyParams
+from aebench.models.ae import PRIOR_CODE_REASON, Autoencoder, FamilyParams
 
 
 class WAEParams(FamilyParams):
@@ -49,9 +49,7 @@ class WassersteinAutoencoder(Autoencoder):
     Params = WAEParams
     samplers = ("prior", "gmm")
     code_activations = ("linear",)
-    code_activation_reason = (
-        "matches its code to an N(0, I) prior, which a bounded or non-negative code cannot reach"
-    )
+    code_activation_reason = PRIOR_CODE_REASON
 
     def kernel_scale(self) -> float:
         """C = 2 d sigma^2 with the prior's sigma^2 = 1: the paper's choice for its IMQ kernel."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from aebench.models.registry import BY_NAME
+from aebench.models.registry import BY_NAME, family_class
 from aebench.report.document import (
     BulletList,
     Cell,
@@ -203,7 +203,13 @@ def likelihood_blocks(inputs: ReportInputs, dataset: str) -> list:
         "with a Bernoulli NLL. *Trained on* says whether a model followed the binarised-MNIST "
         "protocol its published numbers use."
     )
-    families = ", ".join(name for name, cls in BY_NAME.items() if cls.has_posterior)
+    # the built-in families with a posterior, and any family of the user's with one
+    families = ", ".join(
+        dict.fromkeys(
+            [name for name, cls in BY_NAME.items() if cls.has_posterior]
+            + [s.family for s in inputs.variants if family_class(s.family).has_posterior]
+        )
+    )
     return [
         Heading(3, f"Likelihood (the families with a posterior: {families})"),
         Paragraph(intro),
