@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _add_bench(commands)
     _add_run(commands)
     _add_study(commands)
+    _add_full_mnist(commands)
     _add_schema(commands)
     _add_check_family(commands)
     args = parser.parse_args(argv)
@@ -48,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_stage(lambda: _run(args))
     elif args.command == "study":
         run_stage(lambda: _study(args))
+    elif args.command == "full-mnist":
+        run_stage(lambda: _full_mnist(args))
     elif args.command == "schema":
         run_stage(lambda: _schema(args.out))
     elif args.command == "check-family":
@@ -262,6 +265,24 @@ def _study(args: argparse.Namespace) -> None:
         declared = ", ".join(params.studies) or "none"
         raise ParamsError(f"run.studies is empty: list the studies to run (declared: {declared})")
     _run(args, pipeline="studies/dvc.yaml", prepare=write)
+
+
+def _add_full_mnist(commands: argparse._SubParsersAction) -> None:
+    full = commands.add_parser(
+        "full-mnist",
+        help="run the full-MNIST section (full_mnist/dvc.yaml) like `aebench run`: hours",
+        description="Reproduce full_mnist/dvc.yaml, params.yaml's full_mnist section, on Dask "
+        "workers; an interrupted run resumes from the DVC run-cache. The report goes to "
+        "reports/full_mnist/.",
+    )
+    _add_worker_options(full)
+
+
+def _full_mnist(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    if params.full_mnist is None:
+        raise ParamsError("params.yaml has no full_mnist section: declare it to run the section")
+    _run(args, pipeline="full_mnist/dvc.yaml")
 
 
 def _run(

@@ -57,6 +57,7 @@ __all__ = ["ParamsError", "VariantSpec", "load_params", "parse_params", "variant
 DATASETS = tuple(BUILT_IN_DATASETS)  # and those params.yaml declares under `datasets`
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 CODE_ACTIVATIONS = ("linear", "relu", "sigmoid")
+HIDDEN_ACTIVATIONS = ("relu", "tanh")
 ARCHS = ("mlp", "conv")
 DEVICES = ("auto", "cpu", "cuda")
 BINARIZE = ("none", "dynamic")
@@ -286,6 +287,29 @@ class StudyModel(_Section):
     ]
 
 
+class PublishedModel(_Section):
+    """A literature row: the published test NLL its variant is set beside, and where it is from."""
+
+    nll: Positive
+    source: Annotated[str, Field(min_length=1)]
+
+
+class LiteratureModel(_Section):
+    """The full-MNIST section's literature table: its rows, evaluated with the paper's K."""
+
+    importance_samples: Count = 5000
+    rows: Annotated[dict[str, PublishedModel], Field(min_length=1)]
+
+
+class FullMnistModel(_Section):
+    """The full-MNIST section: its own pipeline (full_mnist/dvc.yaml) and report."""
+
+    dataset: str = "mnist"
+    variants: Annotated[list[str], Field(min_length=1), *Unique]
+    seeds: Annotated[list[Natural], Field(min_length=1), *Unique]
+    literature: LiteratureModel | None = None
+
+
 # --- a variant: the keys all share, and those its family declares ----------------------------
 
 
@@ -325,6 +349,7 @@ class VariantModel(_Section):
     binarize: _choice(BINARIZE) = "none"
     code_activation: _choice(CODE_ACTIVATIONS) = "linear"
     decoder_hidden: Widths | None = None  # default: hidden reversed
+    hidden_activation: _choice(HIDDEN_ACTIVATIONS) = "relu"  # an MLP's hidden layers
     train: VariantTrainModel = VariantTrainModel()
     train_images: _integer(2) | None = None  # default: the whole training split
 
@@ -335,6 +360,10 @@ class VariantModel(_Section):
         if self.arch != "mlp" and self.decoder_hidden is not None:
             raise _Refusal(
                 "decoder_hidden", "a conv decoder mirrors hidden; allowed only with arch: mlp"
+            )
+        if self.arch != "mlp" and self.hidden_activation != "relu":
+            raise _Refusal(
+                "hidden_activation", "a conv body uses ReLU; allowed only with arch: mlp"
             )
         if self.likelihood != "gaussian" and "obs_std" in self.model_fields_set:
             raise _Refusal(
@@ -375,11 +404,72 @@ _VERBS = {"variants": "defined", "studies": "declared"}
 _PATH_SAFE = Field(json_schema_extra={"propertyNames": {"pattern": f"^{VARIANT_NAME.pattern}$"}})
 
 
-class FileDatasetModel(_Section):
-    """A researcher's own image set from files (formats: aebench/file_datasets.py)."""
+class DatasetModel(_Section):
+    """One dataset's own settings: a researcher's image set from files (``format`` and ``path``,
+    formats: aebench/file_datasets.py), and split keys in place of data.*'s. ``val_images``
+    counts the validation images drawn from a downloaded set's official training split."""
 
-    format: _choice(FILE_FORMATS)
-    path: str
+    format: _choice(FILE_FORMATS) | None = None
+    path: str | None = None
+    split_seed: Natural | None = None
+    val_fraction: Fraction | None = None
+    test_fraction: Fraction | None = None
+    val_images: _integer(1) | None = None
+
+    def split_keys(self) -> dict[str, Any]:
+        """The split keys this entry sets (the rest come from data.*)."""
+        return {key: getattr(self, key) for key in SPLIT_KEYS if getattr(self, key) is not None}
+
+
+SPLIT_KEYS = ("split_seed", "val_fraction", "test_fraction", "val_images")
+
+
+def _check_dataset_entry(name: str, entry: DatasetModel, defaults: DataModel) -> None:
+    """datasets.<name>: a built-in dataset's entry holds split keys only, a dataset from files
+    names its format and path; val_images only where an official test split leaves val to draw
+    (and test_fraction only where there is none); the resolved fractions leave training data."""
+    where = f"datasets.{name}"
+    built_in = BUILT_IN_DATASETS.get(name)
+    downloaded = built_in is not None and not built_in.embedded
+    for key in ("format", "path"):
+        given = getattr(entry, key) is not None
+        if built_in is not None and given:
+            raise _Refusal(
+                f"{where}.{key}",
+                f"{name!r} is a built-in dataset: its entry takes only the split "
+                f"keys ({', '.join(split_keys_of(name))}); choose another name for your files",
+            )
+        if built_in is None and not given:
+            raise _Refusal(where, f"missing required key {key!r} (a dataset from files)")
+    if entry.val_images is not None and not downloaded:
+        raise _Refusal(
+            f"{where}.val_images",
+            "only a dataset with an official test split takes a count of validation images; "
+            f"allowed for: {', '.join(_downloaded())}; use val_fraction for {name}",
+        )
+    if entry.val_images is not None and entry.val_fraction is not None:
+        raise _Refusal(f"{where}.val_images", "give val_images or val_fraction, not both")
+    if downloaded and entry.test_fraction is not None:
+        raise _Refusal(
+            f"{where}.test_fraction",
+            f"{name} keeps its official test split; allowed: {', '.join(split_keys_of(name))}",
+        )
+    val = defaults.val_fraction if entry.val_fraction is None else entry.val_fraction
+    test = defaults.test_fraction if entry.test_fraction is None else entry.test_fraction
+    if not downloaded and val + test >= 1:
+        raise _Refusal(where, f"val_fraction + test_fraction must be below 1 (got {val} + {test})")
+
+
+def _downloaded() -> tuple[str, ...]:
+    return tuple(name for name, entry in BUILT_IN_DATASETS.items() if not entry.embedded)
+
+
+def split_keys_of(name: str) -> tuple[str, ...]:
+    """The split keys dataset ``name``'s entry may set: a downloaded set's test split is
+    official, and only such a set counts its validation images (val_images)."""
+    if name in _downloaded():
+        return tuple(key for key in SPLIT_KEYS if key != "test_fraction")
+    return tuple(key for key in SPLIT_KEYS if key != "val_images")
 
 
 class ParamsModel(_Section):
@@ -393,7 +483,8 @@ class ParamsModel(_Section):
     evaluate: EvaluateModel = EvaluateModel()
     evaluator: EvaluatorModel = EvaluatorModel()
     studies: Annotated[dict[str, StudyModel], _PATH_SAFE] = {}
-    datasets: Annotated[dict[str, FileDatasetModel], _PATH_SAFE] = {}
+    datasets: Annotated[dict[str, DatasetModel], _PATH_SAFE] = {}
+    full_mnist: FullMnistModel | None = None
 
     @field_validator("variants", "studies", "datasets", mode="before")
     @classmethod
@@ -412,15 +503,14 @@ class ParamsModel(_Section):
     @model_validator(mode="after")
     def _datasets_known(self) -> Self:
         """Named by the list, not by an index into it: the name is what a user looks for."""
-        known = (*DATASETS, *self.datasets)
+        known = (*DATASETS, *(name for name in self.datasets if name not in DATASETS))
         for name in self.run.datasets:
             if name not in known:
                 raise _Refusal(
                     "run.datasets", f"unknown dataset {name!r}; allowed: {', '.join(known)}"
                 )
-        clash = [name for name in self.datasets if name in DATASETS]
-        if clash:
-            raise _Refusal("datasets", f"{clash[0]!r} is a built-in dataset; choose another name")
+        for name, entry in self.datasets.items():
+            _check_dataset_entry(name, entry, self.data)
         return self
 
     @model_validator(mode="after")
@@ -430,12 +520,46 @@ class ParamsModel(_Section):
             ("run.variants", self.run.variants, "variants"),
             *((f"studies.{n}.variants", s.variants, "variants") for n, s in self.studies.items()),
             ("run.studies", self.run.studies, "studies"),
+            *_full_mnist_names(self.full_mnist),
         ]:
             declared, verb = getattr(self, section), _VERBS[section]
             for name in (n for n in names if n not in declared):
                 listed = _names(declared) or "none"
                 raise _Refusal(key, f"{name!r} is not {verb} under {section!r}; {verb}: {listed}")
         return self
+
+    @model_validator(mode="after")
+    def _full_mnist_apart(self) -> Self:
+        """The section's dataset has its own fetch and evaluator stages (full_mnist/dvc.yaml):
+        the default pipeline may not declare the same outputs."""
+        section = self.full_mnist
+        if section is None:
+            return self
+        if section.dataset not in DATASETS:
+            raise _Refusal(
+                "full_mnist.dataset",
+                f"unknown dataset {section.dataset!r}; allowed: {', '.join(DATASETS)}",
+            )
+        if section.dataset in self.run.datasets:
+            raise _Refusal(
+                "run.datasets",
+                f"{section.dataset!r} is the full-MNIST section's dataset (full_mnist/dvc.yaml, "
+                "`aebench full-mnist`); allowed: any other dataset",
+            )
+        rows = section.literature.rows if section.literature else {}
+        for name in rows:
+            if name not in section.variants:
+                raise _Refusal(
+                    f"full_mnist.literature.rows.{name}",
+                    f"a literature row must be one of full_mnist.variants: "
+                    f"{', '.join(section.variants)}",
+                )
+        return self
+
+
+def _full_mnist_names(section: FullMnistModel | None) -> list[tuple[str, list[str], str]]:
+    """The full-MNIST section's variant list, checked like run.variants."""
+    return [] if section is None else [("full_mnist.variants", section.variants, "variants")]
 
 
 # --- the resolved settings --------------------------------------------------------------------
@@ -447,6 +571,25 @@ class RunConfig:
     variants: tuple[str, ...]
     seeds: tuple[int, ...]
     studies: tuple[str, ...] = ()  # run by `aebench study`, never by the default `dvc repro`
+
+
+@dataclass(frozen=True)
+class Published:
+    """A literature row's published test NLL (nats) and its source."""
+
+    nll: float
+    source: str
+
+
+@dataclass(frozen=True)
+class FullMnistConfig:
+    """The full-MNIST section: dataset × variants × seeds, and its literature rows."""
+
+    dataset: str
+    variants: tuple[str, ...]
+    seeds: tuple[int, ...]
+    literature: dict[str, Published] = field(default_factory=dict)
+    literature_importance_samples: int = 5000
 
 
 @dataclass(frozen=True)
@@ -482,11 +625,27 @@ class Params:
     variants: dict[str, VariantSpec] = field(default_factory=dict)
     # datasets from files: name -> {"format", "path"} (path relative to params.yaml's folder)
     datasets: dict[str, dict[str, str]] = field(default_factory=dict)
+    # a dataset's own split keys (params.yaml's datasets.<name>), over data.*: see data_for
+    dataset_splits: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     studies: dict[str, StudySpec] = field(default_factory=dict)
     # the generated variants of every declared study (the points no run.variants entry equals)
     study_points: dict[str, VariantSpec] = field(default_factory=dict)
+    full_mnist: FullMnistConfig | None = None
+
+    @property
+    def datasets_resolved(self) -> tuple[str, ...]:
+        """Every dataset a pipeline reads: the default run's and the full-MNIST section's."""
+        extra = (self.full_mnist.dataset,) if self.full_mnist else ()
+        return (*self.run.datasets, *extra)
+
+    def importance_samples_for(self, name: str) -> int:
+        """K of the NLL for variant ``name``: a literature row is evaluated with its paper's K."""
+        section = self.full_mnist
+        if section and name in section.literature:
+            return section.literature_importance_samples
+        return self.evaluate.importance_samples
 
     def variant(self, name: str) -> VariantSpec:
         """A variant of 'variants', or a study's generated point."""
@@ -505,6 +664,10 @@ class Params:
         chosen = [self.studies[name] for name in self.run.studies]
         names = [n for study in chosen for n in study.variant_names if n in self.study_points]
         return tuple(dict.fromkeys(names))
+
+    def data_for(self, dataset: str) -> DataConfig:
+        """data.* with the dataset's own split keys applied."""
+        return replace(self.data, **self.dataset_splits.get(dataset, {}))
 
     def train_for(self, name: str) -> TrainConfig:
         """``train`` with the variant's own overrides (batch size, epoch cap) applied."""
@@ -558,7 +721,31 @@ def parse_params(raw: Any) -> Params:
         ),
         studies=studies,
         study_points=points,
-        datasets={name: entry.model_dump() for name, entry in model.datasets.items()},
+        datasets={
+            name: {"format": entry.format, "path": entry.path}
+            for name, entry in model.datasets.items()
+            if entry.path is not None
+        },
+        dataset_splits={
+            name: entry.split_keys() for name, entry in model.datasets.items() if entry.split_keys()
+        },
+        full_mnist=_full_mnist(model.full_mnist),
+    )
+
+
+def _full_mnist(section: FullMnistModel | None) -> FullMnistConfig | None:
+    if section is None:
+        return None
+    literature = section.literature
+    return FullMnistConfig(
+        dataset=section.dataset,
+        variants=tuple(section.variants),
+        seeds=tuple(section.seeds),
+        literature={
+            name: Published(row.nll, row.source)
+            for name, row in (literature.rows.items() if literature else ())
+        },
+        literature_importance_samples=literature.importance_samples if literature else 5000,
     )
 
 
@@ -594,6 +781,7 @@ def _parse_variant(name: str, raw: Any) -> VariantSpec:
         binarize=model.binarize,
         code_activation=None if cls.has_posterior else model.code_activation,
         decoder_hidden=None if model.decoder_hidden is None else tuple(model.decoder_hidden),
+        hidden_activation=model.hidden_activation,
         # validated by the family's own Params, which may hold rules across its keys
         family_params=tuple(sorted(_validated(cls.Params, own, where).model_dump().items())),
         batch_size=model.train.batch_size,

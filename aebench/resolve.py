@@ -53,7 +53,7 @@ def _evaluate(params: Params, spec: VariantSpec, source: dict) -> dict[str, Any]
     if "chain" in samplers:
         evaluate["chain"] = asdict(cfg.chain)
     if family_class(spec.family).has_posterior:
-        evaluate["importance_samples"] = cfg.importance_samples
+        evaluate["importance_samples"] = params.importance_samples_for(spec.name)
     return _with_source({"evaluate": evaluate, "machine": _machine(params)}, source)
 
 
@@ -75,12 +75,18 @@ def _chain_trace(params: Params, sources: dict[str, dict]) -> dict[str, Any]:
 
 
 def _data(params: Params, dataset: str) -> dict[str, Any]:
-    """The split settings the dataset's loader reads, and a dataset from files' source with its
-    files' digest (so that changing a file re-runs its fetch)."""
+    """The split settings the dataset's loader reads (data.* with the dataset's own keys over
+    them), and a dataset from files' source with its files' digest (so that changing a file
+    re-runs its fetch). An unset val_images stays out: the files of the datasets without one
+    keep their bytes, and their fetch stages do not re-run."""
     from aebench.datasets import REGISTRY
     from aebench.file_datasets import source_digest
 
-    split = asdict(params.data)
+    split = asdict(params.data_for(dataset))
+    if split["val_images"] is None:
+        split.pop("val_images")
+    else:  # the count replaces the fraction
+        split.pop("val_fraction")
     if dataset in params.datasets:
         source = dict(params.datasets[dataset])
         source["sha256"] = source_digest(Path(source["path"]))
@@ -99,13 +105,14 @@ def settings_files(params: Params, root: Path = settings.SETTINGS_DIR) -> dict[P
     # an external family's code is hashed once, however many variants use it
     sources = {family: family_source(family) for family in {s.family for s in specs.values()}}
     files: dict[Path, dict[str, Any]] = {settings.machine_path(root): _machine(params)}
-    for dataset in params.run.datasets:
+    for dataset in params.datasets_resolved:  # the full-MNIST section's dataset too
         files[settings.data_path(dataset, root)] = _data(params, dataset)
         files[settings.evaluator_path(dataset, root)] = {
             "evaluator": asdict(params.evaluator),
             "batch_size": params.evaluate.batch_size,
             "device": params.train.device,
         }
+    for dataset in params.run.datasets:
         files[settings.chain_trace_path(dataset, root)] = _chain_trace(params, sources)
     for name, spec in specs.items():
         files[settings.train_path(name, root)] = _train(params, name, spec, sources[spec.family])

@@ -35,6 +35,7 @@ CORE_VARIANT_KEYS = (
     "noise",
     "code_activation",
     "decoder_hidden",
+    "hidden_activation",
     "train",
     "train_images",
 )
@@ -66,6 +67,7 @@ class VariantSpec:
     binarize: str = "none"
     code_activation: str | None = "linear"
     decoder_hidden: tuple[int, ...] | None = None  # None: the encoder's widths, reversed
+    hidden_activation: str = "relu"  # of the MLP's hidden layers (Burda et al. 2015: tanh)
     # the family's own hyperparameters (its Params), as sorted (key, value) pairs
     family_params: tuple[tuple[str, Any], ...] = ()
     # per-variant training overrides (None: train.batch_size / train.max_epochs)
@@ -110,6 +112,8 @@ class VariantSpec:
             out["code_activation"] = self.code_activation
         if self.decoder_hidden is not None:
             out["decoder_hidden"] = list(self.decoder_hidden)
+        if self.hidden_activation != "relu":  # the default stays out: older checkpoints' bytes
+            out["hidden_activation"] = self.hidden_activation
         out.update(self.family_params)
         overrides = {"batch_size": self.batch_size, "max_epochs": self.max_epochs}
         if any(value is not None for value in overrides.values()):
@@ -143,6 +147,7 @@ def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
         binarize=raw["binarize"],
         code_activation=raw.get("code_activation"),
         decoder_hidden=None if decoder_hidden is None else tuple(decoder_hidden),
+        hidden_activation=raw.get("hidden_activation", "relu"),
         family_params=tuple(sorted(own.items())),
         batch_size=train.get("batch_size"),
         max_epochs=train.get("max_epochs"),
@@ -152,10 +157,15 @@ def variant_from_dict(raw: dict[str, Any]) -> VariantSpec:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """How one dataset is split. ``val_images`` (a dataset with an official test split only)
+    draws that many validation images from the training images, in place of ``val_fraction``:
+    MNIST's literature splits 50,000/10,000, a count no fraction states exactly."""
+
     split_seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     download_timeout_s: float = 10.0
+    val_images: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """One training loop for every family: the model supplies its loss terms, the loop does the rest.
 
-Models are compared converged: training stops when the validation objective has not improved by
-more than ``train.min_delta`` nats for ``train.patience`` epochs (``train.max_epochs`` is only a
-cap, reported when reached), and the checkpoint kept is the one with the lowest validation
-objective.
+Models are early-stopped on validation: training stops when the validation objective has not
+improved by more than ``train.min_delta`` nats for ``train.patience`` epochs (``train.max_epochs``
+is only a cap, reported when reached), and the checkpoint kept is the one with the lowest
+validation objective. Whether that checkpoint had converged is a separate, stated rule
+(:func:`convergence_record`), and what early stopping did is measured the same way for every
+family: the kept model's objective on a fixed training subset against its validation objective.
 
 Each split lives on the training device as one float tensor and batches are index slices of it, so
 no per-sample dataset objects sit on the hot path; the loop makes no host sync inside an epoch. On
@@ -17,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -35,6 +38,9 @@ VALIDATION_SEED_OFFSET = 1_000_003
 # The convergence record: how much the validation objective still fell over this many epochs
 # before the best one (a curve that has flattened shows a small gain).
 GAIN_WINDOW = 10
+# The training images the kept model is re-scored on (as many as the validation split), drawn by
+# this fixed seed: the same images for every variant and seed, apart from the training stream.
+TRAIN_SUBSET_SEED = 2_000_003
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,12 @@ class Convergence:
     best_epoch: int
     best_val_loss: float
     stop_epoch: int
-    stop_reason: str  # "patience" (converged) or "cap" (train.max_epochs reached)
+    stop_reason: str  # "patience" (early-stopped) or "cap" (train.max_epochs reached)
     val_gain_10: float  # nats the validation objective fell over the GAIN_WINDOW epochs before best
     val_gain_10_rel: float  # the same, relative to |best validation objective|
+    converged: bool  # stopped by patience on a flat curve: val_gain_10 <= GAIN_WINDOW × min_delta
+    lr_reductions: int  # times the plateau schedule cut the learning rate before the stop
+    train_subset_loss: float = math.nan  # the kept model's objective on the fixed training subset
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -57,6 +66,10 @@ class Convergence:
             "stopped_at_cap": float(self.stop_reason == "cap"),
             "val_gain_10": self.val_gain_10,
             "val_gain_10_rel": self.val_gain_10_rel,
+            "converged": float(self.converged),
+            "lr_reductions": self.lr_reductions,
+            "train_subset_loss": self.train_subset_loss,
+            "val_train_gap": self.best_val_loss - self.train_subset_loss,
         }
 
 
@@ -101,13 +114,17 @@ def batch_objective(
 
 
 def convergence_record(
-    history: list[dict[str, float]], best_epoch: int, stop_reason: str
+    history: list[dict[str, float]], best_epoch: int, stop_reason: str, min_delta: float
 ) -> Convergence:
-    """Summarise a finished run: best and stop epochs, and the validation gain before the best."""
+    """Summarise a finished run: best and stop epochs, the validation gain before the best, and
+    the stated rule for "converged": stopped by patience, and over the GAIN_WINDOW epochs before
+    its best the validation objective fell by at most ``min_delta`` per epoch on average (a
+    run stopped early while its curve still fell is "early-stopped", not converged)."""
     val = [row["val_loss"] for row in history]
     best = val[best_epoch - 1]
     before = val[max(0, best_epoch - 1 - GAIN_WINDOW)]
     gain = before - best
+    rates = [row["lr"] for row in history]
     return Convergence(
         best_epoch=best_epoch,
         best_val_loss=best,
@@ -115,7 +132,32 @@ def convergence_record(
         stop_reason=stop_reason,
         val_gain_10=gain,
         val_gain_10_rel=gain / abs(best) if best else math.nan,
+        converged=stop_reason == "patience" and gain <= GAIN_WINDOW * min_delta,
+        lr_reductions=sum(later < earlier for earlier, later in pairwise(rates)),
     )
+
+
+def training_subset_objective(
+    model: Autoencoder,
+    train_images: torch.Tensor,
+    count: int,
+    spec: VariantSpec,
+    cfg: TrainConfig,
+    seed: int,
+) -> float:
+    """The kept model's objective on ``count`` fixed training images, scored exactly as the
+    validation images are (eval mode, the validation draws, one fixed binarisation), so that
+    validation − this is the generalisation gap for every family alike; the running training
+    mean would mix in corruption, sampling noise and the weights of earlier batches."""
+    device = train_images.device
+    pick = torch.Generator().manual_seed(TRAIN_SUBSET_SEED)
+    order = torch.randperm(len(train_images), generator=pick)[:count].to(device)
+    images = train_images[order]
+    if spec.binarize == "dynamic":
+        images = binarize(images, torch.Generator(device=device).manual_seed(seed))
+    generator = torch.Generator(device=device).manual_seed(seed + VALIDATION_SEED_OFFSET)
+    with autocast(device, cfg.precision):
+        return batch_objective(model, images, cfg.batch_size, generator)["loss"]
 
 
 class EarlyStopping:
@@ -220,9 +262,14 @@ def train_model(
         )
     model.load_state_dict(best_state)
     model.eval()
+    subset = min(len(val_images), n_train)
+    convergence = replace(
+        convergence_record(history, best_epoch, stop_reason, cfg.min_delta),
+        train_subset_loss=training_subset_objective(model, train_images, subset, spec, cfg, seed),
+    )
     result = TrainResult(
         history=history,
-        convergence=convergence_record(history, best_epoch, stop_reason),
+        convergence=convergence,
         seconds=time.perf_counter() - started,
         device=str(device),
     )

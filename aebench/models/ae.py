@@ -68,9 +68,14 @@ class Autoencoder(nn.Module):
             spec.hidden,
             self.code_width(),
             spec.code_activation or "linear",
+            spec.hidden_activation,
         )
         self.decoder = build_decoder(
-            spec.arch, self.image_shape, spec.decoder_widths, spec.latent_dim
+            spec.arch,
+            self.image_shape,
+            spec.decoder_widths,
+            spec.latent_dim,
+            spec.hidden_activation,
         )
 
     def code_width(self) -> int:

@@ -17,6 +17,8 @@ ImageShape = tuple[int, int, int]
 
 
 CODE_ACTIVATION_LAYERS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+# an MLP's hidden units: ReLU by default; tanh is Burda et al.'s (2015) MNIST architecture
+HIDDEN_ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
 def build_encoder(
@@ -25,20 +27,24 @@ def build_encoder(
     hidden: tuple[int, ...],
     out_features: int,
     code_activation: str = "linear",
+    hidden_activation: str = "relu",
 ):
-    """Image (N×C×H×W) -> N×out_features, through ``code_activation`` (linear: none)."""
-    body = _encoder_body(arch, shape, hidden, out_features)
+    """Image (N×C×H×W) -> N×out_features, through ``code_activation`` (linear: none); an
+    MLP's hidden layers end in ``hidden_activation``."""
+    body = _encoder_body(arch, shape, hidden, out_features, hidden_activation)
     if code_activation == "linear":
         return body
     return nn.Sequential(*body, CODE_ACTIVATION_LAYERS[code_activation]())
 
 
-def _encoder_body(arch: str, shape: ImageShape, hidden: tuple[int, ...], out_features: int):
+def _encoder_body(
+    arch: str, shape: ImageShape, hidden: tuple[int, ...], out_features: int, activation: str
+):
     if arch == "mlp":
         widths = [math.prod(shape), *hidden]
         layers: list[nn.Module] = [nn.Flatten()]
         for width_in, width_out in pairwise(widths):
-            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+            layers += [nn.Linear(width_in, width_out), HIDDEN_ACTIVATION_LAYERS[activation]()]
         return nn.Sequential(*layers, nn.Linear(widths[-1], out_features))
     if arch == "conv":
         channels = shape[0]
@@ -53,14 +59,24 @@ def _encoder_body(arch: str, shape: ImageShape, hidden: tuple[int, ...], out_fea
     raise ValueError(f"unknown architecture {arch!r}; allowed: mlp, conv")
 
 
-def build_decoder(arch: str, shape: ImageShape, hidden: tuple[int, ...], latent_dim: int):
+def build_decoder(
+    arch: str,
+    shape: ImageShape,
+    hidden: tuple[int, ...],
+    latent_dim: int,
+    hidden_activation: str = "relu",
+):
     """Code (N×latent_dim) -> logits N×C×H×W. ``hidden``: the MLP's widths from the code side
-    (empty: one linear map); a conv decoder mirrors the encoder's channels ``hidden``."""
+    (empty: one linear map), each ending in ``hidden_activation``; a conv decoder mirrors the
+    encoder's channels ``hidden``."""
     if arch == "mlp":
         widths = [latent_dim, *hidden]
         layers: list[nn.Module] = []
         for width_in, width_out in pairwise(widths):
-            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+            layers += [
+                nn.Linear(width_in, width_out),
+                HIDDEN_ACTIVATION_LAYERS[hidden_activation](),
+            ]
         layers += [nn.Linear(widths[-1], math.prod(shape)), nn.Unflatten(1, shape)]
         return nn.Sequential(*layers)
     if arch == "conv":

@@ -180,6 +180,41 @@ PLAIN = _metrics(
         "That gain divided by |best validation objective|.",
     ),
     Metric(
+        "converged",
+        "Converged",
+        "",
+        None,
+        "1 when the run counts as converged by the stated rule: stopped by patience, and its "
+        "validation objective fell by at most `train.min_delta` per epoch on average over the "
+        "10 epochs before its best; else 0 (early-stopped while still improving, or capped).",
+    ),
+    Metric(
+        "lr_reductions",
+        "LR halvings",
+        "",
+        None,
+        "How many times the plateau schedule cut the learning rate (by "
+        "`train.lr_plateau_factor`) before training stopped.",
+    ),
+    Metric(
+        "train_subset_loss",
+        "Train objective (fixed subset)",
+        "nats/image",
+        None,
+        "The kept model's training objective on a fixed subset of the training images (as "
+        "many as the validation split), scored as the validation images are: eval mode, the "
+        "same corruption and sampling draws, one fixed binarisation.",
+    ),
+    Metric(
+        "val_train_gap",
+        "Val. − train gap",
+        "nats/image",
+        None,
+        "Best validation objective minus the training objective on the fixed subset, measured "
+        "the same way for every family: how far early stopping left the model from fitting its "
+        "training images better than unseen ones (larger: more overfitting).",
+    ),
+    Metric(
         "test_accuracy",
         "Evaluator acc.",
         "",
@@ -324,7 +359,15 @@ SAMPLER_MEANING = {
 }
 LIKELIHOOD_BERNOULLI = ("nll_iw", "neg_elbo")
 LIKELIHOOD_GAUSSIAN = ("gaussian_nll_iw", "gaussian_neg_elbo")
-CONVERGENCE = ("best_epoch", "stop_epoch", "val_gain_10", "val_gain_10_rel")
+CONVERGENCE = (
+    "best_epoch",
+    "stop_epoch",
+    "val_gain_10",
+    "val_gain_10_rel",
+    "converged",
+    "lr_reductions",
+    "val_train_gap",
+)
 COST = ("parameters", "stop_epoch")
 REFERENCE_PREFIX = "reference_"
 

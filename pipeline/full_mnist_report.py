@@ -1,0 +1,54 @@
+"""DVC stage full_mnist/dvc.yaml:report: the full-MNIST section into reports/full_mnist/ —
+README.md, index.html (self-contained), figures/*.png and metrics.json (for `dvc metrics`).
+
+Nothing written depends on the clock: re-rendering unchanged inputs gives identical bytes."""
+
+import argparse
+from pathlib import Path
+
+from aebench.config import RunConfig, load_params
+from aebench.full_mnist_report import build_document, section_params
+from aebench.io import staged_outputs, write_json, write_text
+from aebench.report.assemble import ReportDirs, gather
+from aebench.report.html import write_html
+from aebench.report.markdown import render_markdown
+from aebench.report.results import aggregate, flat_metrics, load_runs
+from aebench.report.stats import Evidence
+from aebench.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", default="reports/full_mnist")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    section = section_params(params)
+    small_name = params.run.datasets[0]
+    shared = [v for v in section.run.variants if v in params.run.variants]
+    small = None
+    if shared:  # the quick run's results for the same variants, read beside the section's
+        run = RunConfig(datasets=(small_name,), variants=tuple(shared), seeds=params.run.seeds)
+        small = Evidence(load_runs(Path("metrics"), run))
+    with staged_outputs(Path(args.out)) as staging:
+        figures_dir = staging / "figures"
+        figures_dir.mkdir()
+        dirs = ReportDirs(
+            metrics=Path("full_mnist/metrics"),
+            evaluators=Path("evaluators"),
+            history=Path("full_mnist/history"),
+            figures=figures_dir,
+            report=staging,
+        )
+        inputs = gather(section, dirs)
+        doc = build_document(section, inputs, small, small_name, shared)
+        write_text(staging / "README.md", render_markdown(doc))
+        write_html(doc, staging, staging / "index.html")
+        write_json(
+            staging / "metrics.json", flat_metrics(aggregate(inputs.runs), inputs.evaluators)
+        )
+    print(f"wrote {args.out}/: README.md, index.html, metrics.json, figures/")
+
+
+if __name__ == "__main__":
+    run_stage(main)
