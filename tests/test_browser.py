@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from test_html import demo_document
 
 from aebench.report.html import write_html
+from tests.test_html import demo_document
 
 # The binary itself: /usr/bin/chromium-headless-shell is a wrapper that does not exec it.
 CHROMIUM = Path("/usr/lib/chromium/chromium-headless-shell")

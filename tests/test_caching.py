@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 # pytest puts tests/ on sys.path (no __init__.py): the same module it collects, under any runner
-from test_pipeline import _copy_repo, _env
+from tests.test_pipeline import _copy_repo, _env
 
 RUN = {"datasets": ["digits"], "variants": ["dae_masking", "vae"], "seeds": [0]}
 RUNS = [f"digits-{variant}-{seed}" for variant in RUN["variants"] for seed in RUN["seeds"]]

@@ -17,9 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-# pytest puts tests/ on sys.path (no __init__.py): the same module it collects, under any runner
-from test_eval_run import CFG, N_REFERENCE, SHAPE, _split
-
 from aebench.config import parse_params, variant_from_dict
 from aebench.evaluate import evaluate_run
 from aebench.evaluator import EvaluatorNet
@@ -27,6 +24,9 @@ from aebench.models import build_model
 from aebench.runtime import make_deterministic
 from aebench.scoring import Split
 from aebench.train import train_model
+
+# tests/ is a package (tests/__init__.py): the same module pytest collects, under any runner
+from tests.test_eval_run import CFG, N_REFERENCE, SHAPE, _split
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

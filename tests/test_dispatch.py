@@ -152,8 +152,8 @@ def _state(pid: int) -> str:
 # ---------------------------------------------------------------- end to end
 
 # pytest puts tests/ on sys.path (no __init__.py)
-from test_caching import _lock, _outs  # noqa: E402
-from test_pipeline import _copy_repo, _env  # noqa: E402
+from tests.test_caching import _lock, _outs  # noqa: E402
+from tests.test_pipeline import _copy_repo, _env  # noqa: E402
 
 
 def _run(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -339,6 +339,40 @@ def test_a_run_plans_one_pipeline_and_the_stages_it_depends_on(tmp_path, raw_par
     assert plan_stages(tmp_path, pipeline="studies/dvc.yaml").order == ["a", "studies/dvc.yaml:b"]
     with pytest.raises(DispatchError, match=r"nope/dvc\.yaml: no such pipeline file"):
         plan_stages(tmp_path, pipeline="nope/dvc.yaml")
+    # one file only (the full-MNIST section): the default stage it reads is not run
+    single = plan_stages(tmp_path, pipeline="studies/dvc.yaml", single_file=True)
+    assert single.order == ["studies/dvc.yaml:b"]
+
+
+def test_a_matrix_is_dispatched_run_by_run_in_the_order_it_is_listed(tmp_path, raw_params):
+    """Each row's train stage, then its evaluation, then the next row: the first-listed runs
+    (the full-MNIST literature rows) are finished first, whatever order DVC's graph holds."""
+    import yaml
+
+    from aebench.dispatch.plan import plan_stages
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    rows = ["zeta", "alpha", "mid"]
+    train = {
+        "foreach": rows,
+        "do": {"cmd": "echo ${item} > t_${item}.txt", "outs": ["t_${item}.txt"]},
+    }
+    evaluate = {
+        "foreach": rows,
+        "do": {
+            "cmd": "cat t_${item}.txt > e_${item}.txt",
+            "deps": ["t_${item}.txt"],
+            "outs": ["e_${item}.txt"],
+        },
+    }
+    pipeline = {"stages": {"train": train, "evaluate": evaluate}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    assert plan_stages(tmp_path).order == [
+        f"{stage}@{row}" for row in rows for stage in ("train", "evaluate")
+    ]
 
 
 def test_a_worker_named_by_its_address_gets_a_path_safe_checkout():

@@ -27,6 +27,10 @@ TRAINED = {
     "stopped_at_cap": False,
     "val_gain_10": 0.4,
     "val_gain_10_rel": 0.004,
+    "converged": 0.0,
+    "lr_reductions": 2,
+    "train_subset_loss": 98.5,
+    "val_train_gap": 1.5,
     "device": "cpu",
     "device_name": "cpu",
 }

@@ -102,6 +102,9 @@ def _training(variant: str, seed: int) -> dict[str, float]:
         "stopped_at_cap": 1.0 if at_cap else 0.0,
         "val_gain_10": 0.5 + 0.1 * seed,
         "val_gain_10_rel": 0.005,
+        "converged": 0.0 if at_cap else 1.0,
+        "lr_reductions": 2.0 + seed,
+        "val_train_gap": 4.0 if variant == "ae" else 1.0,
     }
 
 
@@ -305,11 +308,13 @@ def test_likelihood_tables_keep_bernoulli_and_gaussian_apart(markdown):
 
 
 def test_convergence_table_and_cap_warning(markdown):
-    convergence = _section(markdown, "### Convergence")
+    convergence = _section(markdown, "### What early stopping did")
     header = "| variant | Best epoch | Epochs trained | stop reason | Val. gain, last 10 epochs"
     assert header in convergence
     assert _row(convergence, "dae")[3] == "patience"
     assert _row(convergence, "ae")[3] == "cap in 1 of 3 seeds, else patience"
+    assert "Converged" in convergence and "LR halvings" in convergence
+    assert "Val. − train gap" in convergence
     assert "> **Warning:** 1 run(s) stopped at their epoch cap" in convergence
     assert convergence.rstrip().endswith(": ae seed 1.")
 

@@ -193,7 +193,7 @@ def test_report_contents(rendered):
         "### Noise robustness",
         "#### `chain`",
         "### Likelihood (the families with a posterior",
-        "### Convergence",
+        "### What early stopping did",
         "### Cost",
         "## Glossary",
     ):

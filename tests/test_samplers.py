@@ -169,3 +169,47 @@ def test_dvae_chain_draws_its_latent_from_the_posterior(raw_params):
     eps = (codes[0] - mu) / (0.5 * logvar).exp()
     assert eps.mean().item() == pytest.approx(0.0, abs=0.03)  # 4000 draws: std 0.016
     assert eps.std().item() == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("family", ["vae", "iwae", "wae", "dvae"])
+def test_prior_sampler_decodes_standard_normal_codes(raw_params, family):
+    """The codes the prior sampler decodes are N(0, I): mean 0, variance 1 per dimension,
+    uncorrelated, normal by a Kolmogorov–Smirnov test (a N(0, 9·I) draw fails every one)."""
+    from scipy import stats
+
+    from aebench.samplers import sample_prior
+
+    model = _model(raw_params, family)
+    decoded = []
+    model.decoder.register_forward_pre_hook(lambda _, args: decoded.append(args[0].clone()))
+    sample_prior(model, 20000, seed=3)
+    codes = torch.cat(decoded).double().numpy()
+    n, dims = codes.shape
+    assert dims == model.spec.latent_dim
+    assert np.abs(codes.mean(0)).max() < 4 / np.sqrt(n)  # 4 standard errors
+    assert np.abs(codes.var(0) - 1).max() < 4 * np.sqrt(2 / n)
+    off_diagonal = np.corrcoef(codes.T)[~np.eye(dims, dtype=bool)]
+    assert np.abs(off_diagonal).max() < 4 / np.sqrt(n)
+    assert stats.kstest(codes.ravel(), "norm").pvalue > 1e-3
+
+
+def test_chain_with_a_known_stationary_law_draws_from_it(raw_params):
+    """A decoder whose logits are a constant c makes every state a Bernoulli(sigmoid(c)) image,
+    whatever came before: the chain's stationary law is known. Its states' ink matches it and
+    the kept means are exactly sigmoid(c)."""
+    model = _model(raw_params, "dae")
+    last = [m for m in model.decoder if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.constant_(last.bias, 1.0)  # P(pixel on) = sigmoid(1) ≈ 0.731
+    p = torch.sigmoid(torch.tensor(1.0)).item()
+    generator = torch.Generator().manual_seed(0)
+    state = torch.rand((500, *SHAPE), generator=generator)
+    inks = []
+    for _ in range(20):
+        state, mean = chain_step(model, state, generator)
+        inks.append(state.mean().item())
+        assert torch.allclose(mean, torch.full_like(mean, p))
+    pixels = 500 * int(np.prod(SHAPE))
+    assert abs(np.mean(inks) - p) < 4 * np.sqrt(p * (1 - p) / (20 * pixels))
+    kept = sample_chain(model, 300, ChainConfig(chains=100, burn_in=2, thin=2), seed=1)
+    assert torch.allclose(kept, torch.full_like(kept, p))

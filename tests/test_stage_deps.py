@@ -30,12 +30,20 @@ STAGES = (
 # Imported inside a function, on the path that needs it: a dataset from files in fetch; the
 # schema and the families in the settings stage when its inputs changed.
 LAZY = {"fetch": ("aebench.file_datasets",), "settings": ("aebench.config", "aebench.resolve")}
-READS_PARAMS = ("settings", "report", "study_report")
+READS_PARAMS = ("settings", "report", "study_report", "full_mnist_report")
 # studies/dvc.yaml's stages (run from the top level, wdir ..) and the script each runs
 STUDY_STAGES = {
     "train_study": "train",
     "evaluate_study": "evaluate",
     "study_report": "study_report",
+}
+# full_mnist/dvc.yaml's stages (wdir ..) and the script each runs
+FULL_MNIST_STAGES = {
+    "fetch": "fetch",
+    "evaluator": "evaluator",
+    "train": "train",
+    "evaluate": "evaluate",
+    "report": "full_mnist_report",
 }
 # Imports a stage script as a module (its main() does not run) and the modules it imports lazily
 # (argv[2:]), and lists the aebench files loaded.
@@ -96,6 +104,18 @@ def test_study_stage_depends_on_exactly_the_code_it_loads(stage):
     assert f"pipeline/{script}.py" in _deps(stage, "studies/dvc.yaml")
     if script != "study_report":  # the same code as the default pipeline's stage
         assert _declared_code(stage, "studies/dvc.yaml") == _declared_code(script)
+
+
+@pytest.mark.parametrize("stage", FULL_MNIST_STAGES)
+def test_full_mnist_stage_depends_on_exactly_the_code_it_loads(stage):
+    script = FULL_MNIST_STAGES[stage]
+    pipeline = "full_mnist/dvc.yaml"
+    loaded, declared = _loaded_code(script), _declared_code(stage, pipeline)
+    assert loaded - declared == set(), f"{stage}: runs code it does not depend on"
+    assert declared - loaded == set(), f"{stage}: depends on code it never runs"
+    assert f"pipeline/{script}.py" in _deps(stage, pipeline)
+    if script != "full_mnist_report":  # the same code as the default pipeline's stage
+        assert _declared_code(stage, pipeline) == _declared_code(script)
 
 
 def test_the_committed_instrument_is_tracked_in_full():

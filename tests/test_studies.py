@@ -283,8 +283,8 @@ def test_the_study_figure_draws_a_band_and_a_line_per_curve():
 
 @pytest.mark.slow
 def test_aebench_study_runs_only_the_studies_and_reports_their_curves(tmp_path):
-    from test_dispatch import _git, _run
-    from test_pipeline import _copy_repo
+    from tests.test_dispatch import _git, _run
+    from tests.test_pipeline import _copy_repo
 
     root = _copy_repo(
         tmp_path / "repo",

@@ -53,9 +53,11 @@ def _hardware_changed(root: Path, params_file: str) -> bool:
     return not recorded.is_file() or json.loads(recorded.read_text()) != current
 
 
-def _pipeline_graph(graph, root: Path, pipeline: str):
+def _pipeline_graph(graph, root: Path, pipeline: str, single_file: bool = False):
     """The stages of one pipeline file and every stage they depend on (of any file): the
-    studies pipeline is not part of the default one, but the default's stages feed it."""
+    studies pipeline is not part of the default one, but the default's stages feed it. With
+    ``single_file`` only the always-run stages (settings, hardware) join the file's own: the
+    others' outputs are read as the workspace holds them (`dvc repro --single-item`)."""
     import networkx as nx
 
     target = (root / pipeline).resolve()
@@ -64,11 +66,39 @@ def _pipeline_graph(graph, root: Path, pipeline: str):
         raise DispatchError(f"{pipeline}: no such pipeline file in {root}")
     keep = set(chosen)
     for stage in chosen:
-        keep |= nx.descendants(graph, stage)  # descendants: its dependencies
+        dependencies = nx.descendants(graph, stage)  # descendants: its dependencies
+        keep |= {s for s in dependencies if s.always_changed} if single_file else dependencies
     return graph.subgraph(keep)
 
 
-def plan_stages(root: Path, params_file: str = "params.yaml", pipeline: str = "dvc.yaml") -> Plan:
+def _in_file_order(graph, listed: list) -> list:
+    """Every stage after the stages it depends on, and otherwise run by run in the order the
+    pipeline file lists them: a matrix's first row's train and evaluate stages come before the
+    second row's, so the first-listed runs are finished (trained and evaluated) first."""
+    import networkx as nx
+
+    group_position: dict[str, int] = {}
+    rows_seen: dict[str, int] = {}
+    key = {}
+    for stage in listed:
+        group = stage.addressing.split("@")[0]  # a foreach/matrix stage's name before its item
+        group_position.setdefault(group, len(group_position))
+        row = rows_seen.get(group, 0)
+        rows_seen[group] = row + 1
+        key[stage.addressing] = (row, group_position[group])
+    return list(
+        nx.lexicographical_topological_sort(
+            graph.reverse(copy=False), key=lambda stage: key.get(stage.addressing, (-1, -1))
+        )
+    )
+
+
+def plan_stages(
+    root: Path,
+    params_file: str = "params.yaml",
+    pipeline: str = "dvc.yaml",
+    single_file: bool = False,
+) -> Plan:
     """Stages out of date in ``root``'s workspace, plus everything downstream of them (whether a
     dependant must re-run is known only once its inputs exist; its worker then restores or
     skips it). Stages that always run are left to each worker's own `dvc repro`; stages with
@@ -78,7 +108,7 @@ def plan_stages(root: Path, params_file: str = "params.yaml", pipeline: str = "d
 
     with Repo(str(root)) as repo:
         # edges point from a stage to the stages it depends on
-        graph = _pipeline_graph(repo.index.graph, root, pipeline)
+        graph = _pipeline_graph(repo.index.graph, root, pipeline, single_file)
         with repo.lock:
             stale = {stage for stage in graph if not stage.always_changed and stage.changed()}
         hardware_stale = _hardware_changed(root, params_file)
@@ -92,7 +122,7 @@ def plan_stages(root: Path, params_file: str = "params.yaml", pipeline: str = "d
         for stage in stale:
             affected |= set(nx.ancestors(graph, stage))
         order, final, local_first = [], [], []
-        for stage in reversed(list(nx.topological_sort(graph))):  # dependencies first
+        for stage in _in_file_order(graph, repo.index.stages):  # dependencies first
             if stage not in affected or stage.always_changed:
                 continue
             if _uses_run_cache(stage):

@@ -86,15 +86,18 @@ def run_matrix(
     progress: bool = True,
     pipeline: str = "dvc.yaml",
     prepare: Callable[[], None] | None = None,
+    single_file: bool = False,
 ) -> RunSummary:
     """Run every out-of-date stage of ``pipeline`` (and of what it depends on) on Dask workers,
     then the closing `dvc repro` of ``pipeline`` in ``root``. ``prepare`` runs first, once
-    this run holds the workspace (`aebench study` rewrites the run list there)."""
+    this run holds the workspace (`aebench study` rewrites the run list there). With
+    ``single_file`` the stages of other files (bar the always-run ones) are not run: their
+    outputs are read as they are (the full-MNIST report reads the quick run's results)."""
     root = root.resolve()
     with _one_run_at_a_time(root):
         if prepare is not None:
             prepare()
-        return _run_matrix(root, workers, scheduler, params_file, progress, pipeline)
+        return _run_matrix(root, workers, scheduler, params_file, progress, pipeline, single_file)
 
 
 @contextmanager
@@ -122,6 +125,7 @@ def _run_matrix(
     params_file: str,
     progress: bool,
     pipeline: str,
+    single_file: bool = False,
 ) -> RunSummary:
     started = time.perf_counter()
     params = load_params(root / params_file)
@@ -133,7 +137,7 @@ def _run_matrix(
     # every stage reads settings/: written here first, they travel with the snapshot, and the
     # plan sees which stages their bytes leave up to date
     _repro(root, "settings")
-    plan = plan_stages(root, params_file, pipeline)
+    plan = plan_stages(root, params_file, pipeline, single_file)
     for stage in plan.local_first:  # committed outputs (the evaluator): here, before the snapshot
         print(f"aebench run: {stage} writes outputs kept in git; `dvc repro {stage}` here first")
         _repro(root, stage)
@@ -163,7 +167,7 @@ def _run_matrix(
     final_ran: list[str] = []
     if not failed:
         forget_entries(root, plan.order)  # else DVC would rerun what the workers ran
-        final_ran = _closing_repro(root, pipeline)
+        final_ran = _closing_repro(root, pipeline, single_file)
     # a dispatched stage the closing repro had to run again: the workspace differed from the
     # snapshot the workers ran (a file edited during the run, or an ignored file inside a
     # dependency folder); the results are right, but they were computed twice
@@ -181,7 +185,7 @@ def _dispatch(
     run_id = uuid.uuid4().hex[:8]  # a rerun never attaches to an old run's tasks on a cluster
     futures = {}
     try:
-        for stage in plan.order:
+        for index, stage in enumerate(plan.order):
             upstream = [futures[name] for name in plan.upstream[stage]]
             futures[stage] = client.submit(
                 reproduce,
@@ -191,6 +195,9 @@ def _dispatch(
                 *upstream,
                 key=f"stage-{stage}-{run_id}",
                 pure=False,
+                # Dask does not start ready tasks in submission order: without a priority a
+                # worker took the last-listed rows first (higher runs first)
+                priority=len(plan.order) - index,
             )
         names = {future.key: stage for stage, future in futures.items()}
         outcomes, failed, skipped = [], {}, {}
@@ -272,10 +279,12 @@ def _stop_group(process: subprocess.Popen, grace_seconds: float = 10) -> None:
             continue
 
 
-def _closing_repro(root: Path, pipeline: str = "dvc.yaml") -> list[str]:
+def _closing_repro(root: Path, pipeline: str = "dvc.yaml", single_file: bool = False) -> list[str]:
     """One `dvc repro` of ``pipeline`` in the user's workspace: restores every dispatched stage
     from the run-cache and runs what is left (the report); lock files are written once, at the
-    end."""
+    end. ``single_file``: the file's stages only, after the always-run hardware record."""
+    if single_file:
+        return _repro(root, "hardware") + _repro(root, "--single-item", pipeline)
     return _repro(root) if pipeline == "dvc.yaml" else _repro(root, pipeline)
 
 

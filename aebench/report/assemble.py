@@ -236,4 +236,6 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         devices=devices,
         variants=tuple(params.variant(v) for v in params.run.variants),
         studies=params.run.studies,
+        full_mnist=params.full_mnist is not None
+        and params.full_mnist.dataset not in runs.dataset.values,
     )
