@@ -254,3 +254,47 @@ def test_a_failed_report_keeps_the_previous_one(rendered):
     ]
     after = {p.name: p.read_bytes() for p in (rendered / "reports").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_the_full_mnist_report_stage_renders_the_section_beside_the_quick_run(tmp_path):
+    """The section's report stage on the same synthetic runs filed as the section's (under
+    full_mnist/, dataset mnist): the literature table first, then the cross-dataset list
+    (nothing disagrees: the runs are the same numbers), then the section's own tables."""
+    import shutil
+
+    _write_inputs(tmp_path)
+    params = _params() | {
+        "full_mnist": {
+            "dataset": "mnist",
+            "variants": list(VARIANTS),
+            "seeds": list(SEEDS),
+            "literature": {"rows": {"vae": {"nll": 86.76, "source": "a paper, Table 1"}}},
+        }
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for kind in ("metrics", "history"):
+        shutil.copytree(tmp_path / kind / "digits", tmp_path / "full_mnist" / kind / "mnist")
+    shutil.copytree(tmp_path / "evaluators" / "digits", tmp_path / "evaluators" / "mnist")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "pipeline" / "full_mnist_report.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "reports" / "full_mnist"
+    markdown = (out / "README.md").read_text(encoding="utf-8")
+    order = [
+        "# aebench: the full MNIST",
+        "## The literature protocol, side by side",
+        "## Where the two datasets disagree",
+        "None: every comparison agrees in sign where resolved.",
+        "## mnist",
+        "### What early stopping did",
+    ]
+    positions = [markdown.index(text) for text in order]
+    assert positions == sorted(positions)
+    assert "| `vae` |" in markdown and "86.76" in markdown
+    assert json.loads((out / "metrics.json").read_text())["mnist.vae.nll_iw.mean"] > 0
+    assert (out / "index.html").is_file()

@@ -182,7 +182,7 @@ def test_prior_sampler_decodes_standard_normal_codes(raw_params, family):
     model = _model(raw_params, family)
     decoded = []
     model.decoder.register_forward_pre_hook(lambda _, args: decoded.append(args[0].clone()))
-    sample_prior(model, 20000, seed=3)
+    sample_prior(model, 5000, seed=3)
     codes = torch.cat(decoded).double().numpy()
     n, dims = codes.shape
     assert dims == model.spec.latent_dim
