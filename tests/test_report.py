@@ -10,6 +10,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aebench.config import RunConfig, parse_params
@@ -62,6 +63,8 @@ SCALARS = {
     "dae": {
         "sample_gmm_fd": (10.0, 1.0),
         "sample_gmm_density": (1.5, 0.01),  # the largest density: must not be bold
+        "sample_gmm_coverage": (0.5, 0.01),
+        "sample_gmm_class_coverage": (1.0, 0.0),
         "sample_gmm_copy_rate": (0.05, 0.001),
         "sample_chain_fd": (12.0, 1.0),
         "robust_masking_mse_degradation": (0.2, 0.01),  # the smallest: never bold
@@ -69,7 +72,9 @@ SCALARS = {
     },
     "vae": {
         "sample_gmm_fd": (5.0, 0.1),
-        "sample_gmm_density": (1.02, 0.01),  # nearest 1: bold
+        "sample_gmm_density": (1.02, 0.01),  # nearest 1, and the best coverage: bold
+        "sample_gmm_coverage": (0.9, 0.01),
+        "sample_gmm_class_coverage": (1.0, 0.0),
         "sample_gmm_copy_rate": (0.2, 0.001),
         "sample_prior_fd": (7.0, 0.0),
         "robust_masking_mse_degradation": (1.5, 0.01),
@@ -79,6 +84,8 @@ SCALARS = {
     "ae": {
         "sample_gmm_fd": (30.0, 0.0),
         "sample_gmm_density": (0.6, 0.01),
+        "sample_gmm_coverage": (0.95, 0.01),  # capped (seed 1): never bold, though the highest
+        "sample_gmm_class_coverage": (1.0, 0.0),
         "sample_gmm_copy_rate": (0.01, 0.001),
         "robust_masking_mse_degradation": (0.9, 0.01),
         "parameters": (900.0, 0.0),
@@ -86,6 +93,8 @@ SCALARS = {
     "gvae": {
         "sample_gmm_fd": (20.0, 1.0),
         "sample_gmm_density": (0.9, 0.01),
+        "sample_gmm_coverage": (0.6, 0.01),
+        "sample_gmm_class_coverage": (0.3, 0.0),  # under half of the classes: never ranked
         "sample_gmm_copy_rate": (0.03, 0.001),
         "robust_masking_mse_degradation": (0.5, 0.01),
         "nll_importance_samples": (1000.0, 0.0),
@@ -282,6 +291,28 @@ def test_density_is_bold_nearest_one_and_copy_rate_never(markdown):
     assert reference[copy] == "0.05" and reference[density] == "0.5"
 
 
+def test_degenerate_rows_are_shown_but_never_bold_and_say_why(markdown):
+    """ae has a seed at its epoch cap and the highest coverage; gvae's samples cover 30% of the
+    classes: both are shown, neither is bold or †, and the table says why."""
+    gmm = _section(markdown, "#### `gmm`", "\n#### ")
+    header = next(line for line in gmm.splitlines() if line.startswith("| variant |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    coverage = columns.index("Coverage ↑")
+    for variant in ("ae", "gvae"):
+        assert not any("**" in cell or "†" in cell for cell in _row(gmm, variant)[1:])
+    assert _row(gmm, "vae")[coverage].startswith("**")  # the best of the rankable rows
+    note = next(line for line in gmm.splitlines() if "Not ranked" in line)
+    assert "ae (1 of 3 seeds stopped at the epoch cap)" in note
+    assert "gvae (its `gmm` samples cover 30% of the classes (under half))" in note
+    headline = _section(markdown, "### Headline")
+    assert "Not ranked (shown, never bold): ae (1 of 3 seeds stopped at the epoch cap" in headline
+
+
+def test_findings_never_name_a_degenerate_row_best(markdown):
+    findings = _section(markdown, "### Findings")
+    assert "**ae**" not in findings and "**gvae** with the `gmm`" not in findings
+
+
 def test_robustness_ranks_corrupted_and_never_degradation(markdown):
     masking = _section(markdown, "#### *masking*", "\n#### ")
     header = next(line for line in masking.splitlines() if line.startswith("| variant |"))
@@ -427,6 +458,8 @@ def test_likelihood_findings_stay_within_one_training_protocol():
     from aebench.report.intervals import Sample
 
     class _Fake:
+        runs = pd.DataFrame({"dataset": [], "variant": []})  # no run at its cap
+
         def samples(self, dataset, key):
             seeds = {"binarised": 100.0, "grey_a": 105.0, "grey_b": 107.0}
             return {v: Sample(np.array([m, m + 0.5, m - 0.5])) for v, m in seeds.items()}
@@ -446,6 +479,8 @@ def test_best_must_beat_every_variant_not_only_the_runner_up():
     from aebench.report.intervals import Sample
 
     class _Fake:
+        runs = pd.DataFrame({"dataset": [], "variant": []})  # no run at its cap
+
         def samples(self, dataset, key):
             return {
                 "best": Sample(np.array([1.00, 1.01, 0.99])),
@@ -494,3 +529,32 @@ def test_the_report_points_to_the_studies_only_when_some_are_run(evidence):
     inputs = replace(_inputs(evidence), studies=("dae_noise", "vae_beta"))
     text = render_markdown(build_report(inputs))
     assert "Studies (`dae_noise`, `vae_beta`)" in text and "`reports/studies/`" in text
+
+
+def test_precision_and_density_are_bold_only_with_their_partner():
+    """Precision's best is bold only where that row is also best or tied on recall; a table
+    without the partner column bolds neither."""
+    from aebench.report.stats import Evidence
+    from aebench.report.tables import metric_table
+
+    rows = []
+    for variant, precision, recall in (("sharp", 0.95, 0.10), ("broad", 0.70, 0.80)):
+        for seed, shift in enumerate(SHIFT):
+            rows.append(
+                {
+                    "dataset": "d",
+                    "variant": variant,
+                    "seed": seed,
+                    "sample_gmm_precision": precision + 0.001 * shift,
+                    "sample_gmm_recall": recall + 0.001 * shift,
+                    "sample_gmm_density": 1.0 + (variant == "broad") + 0.001 * shift,
+                }
+            )
+    evidence = Evidence(pd.DataFrame(rows))
+    stats = ["precision", "recall", "density"]
+    key_for = {s: f"sample_gmm_{s}" for s in stats}
+    table = metric_table(evidence, "d", stats, key_for)
+    cells = {row[0].text: row[1:] for row in table.rows}
+    assert not cells["sharp"][0].best  # the highest precision, but the lowest recall
+    assert cells["broad"][1].best and not cells["broad"][0].best
+    assert not any(row[3].best for row in table.rows)  # density: no coverage column here

@@ -29,7 +29,10 @@ class BulletList:
 
 UNRESOLVED_MARK = "†"
 TABLE_LEGEND = (
-    "bold: best of the column by its direction (density: nearest 1); "
+    "bold: best of the column by its direction (density: nearest 1; density and precision only "
+    "where also best, or not resolved from the best, on coverage and recall); a row with a seed "
+    "at its epoch cap, or whose samples cover under half of the classes, is never bold (named "
+    "under the table); "
     f"{UNRESOLVED_MARK}: difference from the best not resolved (its 95% CI spans 0, or a side has "
     "one seed; per comparison, not adjusted), listed under the table"
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aebench.report.eligibility import unrankable
 from aebench.report.glossary import Metric, describe
 from aebench.report.intervals import (
     ALPHA,
@@ -69,7 +70,8 @@ def compare_best(
     metric = describe(key)
     if metric.higher_is_better is None:
         return None
-    samples = evidence.samples(dataset, key)
+    excluded = unrankable(evidence, dataset, key)  # a degenerate row is never named best
+    samples = {v: s for v, s in evidence.samples(dataset, key).items() if v not in excluded}
     if among is not None:
         samples = {v: sample for v, sample in samples.items() if v in among}
     pair = _best_two(samples, metric.higher_is_better)
@@ -99,8 +101,11 @@ def best_samples(evidence: Evidence, dataset: str, evaluator: dict) -> Finding |
     """The (variant, sampler) with the lowest FD against the best pair of any other variant."""
     candidates: dict[tuple[str, str], Sample] = {}
     for sampler in SAMPLERS:
-        for variant, sample in evidence.samples(dataset, f"sample_{sampler}_fd").items():
-            candidates[(variant, sampler)] = sample
+        key = f"sample_{sampler}_fd"
+        excluded = unrankable(evidence, dataset, key)  # capped, or under half of the classes
+        for variant, sample in evidence.samples(dataset, key).items():
+            if variant not in excluded:
+                candidates[(variant, sampler)] = sample
     if not candidates:
         return None
     best = min(candidates, key=lambda k: candidates[k].mean)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from aebench.report.document import UNRESOLVED_MARK, Cell, Table
+from aebench.report.eligibility import PARTNERS, unrankable, unranked_note
 from aebench.report.glossary import Metric, describe
 from aebench.report.intervals import Sample, signed_text
 from aebench.report.stats import Evidence, Ranking, rank
@@ -79,17 +80,24 @@ def metric_table(
     variant not resolved from it marked †, with a note listing those differences.
 
     ``key_for`` maps a column to its metric key (for prefixed families); ``unranked`` columns
-    are shown and never marked. Variants that have none of the keys are left out; None when no
-    row is left.
+    are shown and never marked. Degenerate rows (:mod:`aebench.report.eligibility`: a seed at
+    its cap; in a sampler's column, its samples covering under half of the classes) are shown,
+    left out of that column's ranking and named in a note. A density or precision column bolds
+    its best only where that row is also best or tied on the partner column (coverage,
+    recall). Variants that have none of the keys are left out; None when no row is left.
     """
     key_for = key_for or {c: c for c in columns}
     header_for = header_for or {}
     samples = {c: evidence.samples(dataset, key_for[c]) for c in columns}
     metrics: dict[str, Metric] = {c: describe(key_for[c]) for c in columns}
+    excluded = {c: unrankable(evidence, dataset, key_for[c]) for c in columns}
+    ranked_samples = {
+        c: {v: s for v, s in samples[c].items() if v not in excluded[c]} for c in columns
+    }
     rankings = {
-        c: rank(samples[c], metrics[c])
+        c: rank(ranked_samples[c], metrics[c])
         for c in columns
-        if c not in unranked and metrics[c].ranked and len(samples[c]) > 1
+        if c not in unranked and metrics[c].ranked and len(ranked_samples[c]) > 1
     }
     variants = list(dict.fromkeys(evidence.runs[evidence.runs.dataset == dataset].variant))
     rows = []
@@ -102,7 +110,9 @@ def metric_table(
             cells.append(
                 Cell(
                     format_sample(samples[c].get(variant)),
-                    best=ranking is not None and ranking.best == variant,
+                    best=ranking is not None
+                    and ranking.best == variant
+                    and _best_or_tied_on_partner(c, variant, key_for, columns, rankings),
                     unresolved=ranking is not None and variant in ranking.unresolved,
                 )
             )
@@ -113,5 +123,29 @@ def metric_table(
     notes = tuple(
         note for c in columns if c in rankings and (note := column_note(headers[c], rankings[c]))
     )
+    shown = {row[0].text for row in rows}
+    reasons = {v: why for c in columns if c in rankings for v, why in excluded[c].items()}
+    left_out = unranked_note(reasons, shown)
+    notes += (left_out,) if left_out else ()
     header = ("variant", *headers.values())
     return Table(header, (*rows, *extra_rows), caption=caption, notes=notes)
+
+
+def _best_or_tied_on_partner(
+    column: str,
+    variant: str,
+    key_for: dict[str, str],
+    columns: Sequence[str],
+    rankings: dict[str, Ranking],
+) -> bool:
+    """A density or precision column's best is bold only where the row is also best or not
+    resolved from the best on the partner column of the same table (none there: not bold)."""
+    stat = next((s for s in PARTNERS if key_for[column].endswith(s)), None)
+    if stat is None:
+        return True
+    partner_key = key_for[column][: -len(stat)] + PARTNERS[stat]
+    partner = next((c for c in columns if key_for[c] == partner_key), None)
+    ranking = rankings.get(partner) if partner is not None else None
+    if ranking is None or ranking.best is None:
+        return False
+    return variant == ranking.best or variant in ranking.unresolved

@@ -1,0 +1,72 @@
+"""Which rows may be called best: a degenerate row is shown but never bolded or named best.
+
+A run stopped at its epoch cap did not finish what the protocol asks, so its numbers describe an
+unfinished model; a sampler whose samples cover fewer than half of the classes can score a high
+precision or density on the few it draws (an `article_dae` chain covering 1 class scored
+density 1.08 and precision 1.0). The report says why each such row is left out of the ranking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from aebench.report.stats import Evidence
+from aebench.spec import SAMPLERS
+
+COVERAGE_FLOOR = 0.5  # a sampler's mean class coverage below this is degenerate
+# Density and precision reward samples that sit where real images are and say nothing about
+# how much of the data they cover: each is ranked only together with its partner.
+PARTNERS = {"density": "coverage", "precision": "recall"}
+
+
+def _capped(frame: pd.DataFrame) -> dict[str, str]:
+    if "stopped_at_cap" not in frame:
+        return {}
+    reasons = {}
+    for variant, group in frame.groupby("variant", sort=False):
+        capped = int((group.stopped_at_cap == 1).sum())
+        if capped:
+            reasons[str(variant)] = f"{capped} of {len(group)} seeds stopped at the epoch cap"
+    return reasons
+
+
+def _low_coverage(frame: pd.DataFrame, sampler: str) -> dict[str, str]:
+    key = f"sample_{sampler}_class_coverage"
+    if key not in frame:
+        return {}
+    reasons = {}
+    for variant, group in frame.groupby("variant", sort=False):
+        coverage = float(group[key].mean())
+        if coverage < COVERAGE_FLOOR:
+            reasons[str(variant)] = (
+                f"its `{sampler}` samples cover {coverage:.0%} of the classes (under half)"
+            )
+    return reasons
+
+
+def unrankable(evidence: Evidence, dataset: str, key: str) -> dict[str, str]:
+    """Variant → why it is never bolded or named best on metric ``key`` of ``dataset``: a seed
+    at its epoch cap (every metric), or, for a sampler's metric, that sampler's samples covering
+    under half of the classes."""
+    frame = evidence.runs[evidence.runs.dataset == dataset]
+    reasons = _capped(frame)
+    sampler = _sampler_of(key)
+    if sampler is not None:
+        for variant, why in _low_coverage(frame, sampler).items():
+            reasons[variant] = f"{reasons[variant]}; {why}" if variant in reasons else why
+    return reasons
+
+
+def _sampler_of(key: str) -> str | None:
+    """``gmm`` for ``sample_gmm_fd``; None for a metric that is not a sampler's."""
+    return next((s for s in SAMPLERS if key.startswith(f"sample_{s}_")), None)
+
+
+def unranked_note(reasons: Mapping[str, str], shown: set[str]) -> str | None:
+    """The table's line naming each row left out of its ranking, and why."""
+    listed = [f"{variant} ({reasons[variant]})" for variant in reasons if variant in shown]
+    if not listed:
+        return None
+    return "Not ranked (shown, never bold): " + "; ".join(listed) + "."
