@@ -223,9 +223,9 @@ def test_missing_run_names_the_stage(tmp_path):
 def test_findings_state_the_difference_with_its_interval(evidence):
     items, rule = findings_text(evidence, "digits", EVALUATORS["digits"])
     recon = next(i for i in items if "reconstruction MSE" in i)
-    assert re.fullmatch(
-        r"\*\*dae\*\* has the lowest reconstruction MSE: 0\.000\d+ lower than vae, "
-        r"95% CI −0\.\d+ to 0\.\d+: not resolved with 3 seeds\.",
+    assert re.fullmatch(  # unresolved: the verdict first, no superlative
+        r"\*\*dae\*\* and vae are not resolved on the reconstruction MSE: dae is 0\.000\d+ "
+        r"lower, 95% CI −0\.\d+ to 0\.\d+: not resolved with 3 seeds\.",
         recon,
     ), recon
     masking = next(i for i in items if "*masking*" in i)
@@ -254,6 +254,19 @@ def test_holm_can_withhold_a_claim_the_interval_alone_would_make(evidence):
     text = sentence(finding, adjusted=min(1.0, 3 * gain.p), family=3)
     assert "not resolved after Holm's adjustment over 3 findings" in text
     assert "; resolved" not in text
+    assert text.startswith("**a** and b are not resolved on MSE")  # no superlative
+    assert "has the lowest" not in text
+
+
+def test_no_unresolved_finding_opens_with_a_superlative(evidence):
+    items, _ = findings_text(evidence, "digits", EVALUATORS["digits"])
+    superlative = re.compile(r"\b(most|lowest|highest|best)\b")
+    for item in items:
+        opening = item.split(":")[0]
+        if "; resolved (" in item:
+            assert superlative.search(opening), item
+        else:
+            assert "are not resolved on" in opening and not superlative.search(opening), item
 
 
 def test_nats_stay_nats(evidence):

@@ -37,7 +37,7 @@ class Finding:
     """``best`` beats ``runner_up`` on ``metric``; ``gain`` is oriented so that > 0 favours the
     best (runner-up − best where lower is better, best − runner-up where higher is)."""
 
-    claim: str  # e.g. "has the lowest reconstruction MSE"
+    claim: str  # e.g. "has the lowest reconstruction MSE": said only when resolved
     metric: Metric
     best: str
     runner_up: str
@@ -47,6 +47,7 @@ class Finding:
     # intersection-union test): the largest p over those comparisons, and whose it is.
     p_all: float | None = None
     weakest: str = ""
+    topic: str = ""  # what is compared, without a superlative (default: the metric's label)
 
     @property
     def p(self) -> float | None:
@@ -63,7 +64,12 @@ def _best_two(samples: dict[str, Sample], higher_is_better: bool) -> tuple[str, 
 
 
 def compare_best(
-    evidence: Evidence, dataset: str, key: str, claim: str, among: set[str] | None = None
+    evidence: Evidence,
+    dataset: str,
+    key: str,
+    claim: str,
+    among: set[str] | None = None,
+    topic: str = "",
 ) -> Finding | None:
     """The best and runner-up on ``key`` (among the variants ``among``, default all) and their
     difference; None with fewer than two variants or for a metric without a direction."""
@@ -85,7 +91,7 @@ def compare_best(
         return difference(samples[other], samples[best])
 
     p_all, weakest = weakest_comparison({v: gain_over(v) for v in samples if v != best})
-    return Finding(claim, metric, best, runner_up, gain_over(runner_up), "", p_all, weakest)
+    return Finding(claim, metric, best, runner_up, gain_over(runner_up), "", p_all, weakest, topic)
 
 
 def weakest_comparison(gains: dict[str, Difference]) -> tuple[float | None, str]:
@@ -130,6 +136,7 @@ def best_samples(evidence: Evidence, dataset: str, evaluator: dict) -> Finding |
         context,
         p_all,
         weakest,
+        f"the Fréchet distance of samples (any sampler; {best[0]}'s from `{best[1]}`)",
     )
 
 
@@ -155,7 +162,8 @@ def likelihood_findings(
     one trained on grey levels would measure the protocol as much as the model."""
     if not binarize:
         claim = "has the lowest NLL on the binarised test split"
-        return [compare_best(evidence, dataset, "nll_iw", claim)]
+        topic = "the NLL on the binarised test split"
+        return [compare_best(evidence, dataset, "nll_iw", claim, topic=topic)]
     found = []
     for protocol, among_text in PROTOCOL_GROUPS.items():
         group = {v for v, b in binarize.items() if b == protocol}
@@ -166,6 +174,7 @@ def likelihood_findings(
                 "nll_iw",
                 f"has the lowest NLL on the binarised test split {among_text}",
                 among=group,
+                topic=f"the NLL on the binarised test split {among_text}",
             )
         )
     return found
@@ -174,7 +183,15 @@ def likelihood_findings(
 def collect(
     evidence: Evidence, dataset: str, evaluator: dict, binarize: dict[str, str] | None = None
 ) -> list[Finding]:
-    found = [compare_best(evidence, dataset, "recon_mse", "has the lowest reconstruction MSE")]
+    found = [
+        compare_best(
+            evidence,
+            dataset,
+            "recon_mse",
+            "has the lowest reconstruction MSE",
+            topic="the reconstruction MSE",
+        )
+    ]
     for kind in NOISE_KINDS:
         found.append(
             compare_best(
@@ -183,6 +200,7 @@ def collect(
                 f"robust_{kind}_mse_corrupted",
                 f"is the most robust to *{kind}* corruption (lowest MSE from corrupted inputs, "
                 "mean over the levels above 0)",
+                topic=f"the MSE from *{kind}*-corrupted inputs (mean over the levels above 0)",
             )
         )
     found.append(best_samples(evidence, dataset, evaluator))
@@ -193,10 +211,17 @@ def collect(
             dataset,
             "gaussian_nll_iw",
             "has the lowest Gaussian NLL (density on grey levels)",
+            topic="the Gaussian NLL (density on grey levels)",
         )
     )
     found.append(
-        compare_best(evidence, dataset, "probe_accuracy", "has the highest linear-probe accuracy")
+        compare_best(
+            evidence,
+            dataset,
+            "probe_accuracy",
+            "has the highest linear-probe accuracy",
+            topic="the linear-probe accuracy",
+        )
     )
     return [f for f in found if f is not None]
 
@@ -233,12 +258,25 @@ def verdict(finding: Finding, adjusted: float | None, family: int, decimals: int
     )
 
 
+def resolved(finding: Finding, adjusted: float | None) -> bool:
+    """The claim holds: the interval excludes 0 and Holm's adjusted p is below ALPHA."""
+    return finding.gain.excludes_zero and adjusted is not None and adjusted < ALPHA
+
+
 def sentence(finding: Finding, adjusted: float | None, family: int) -> str:
+    """Opens with its verdict: a resolved finding states its claim ("**X** has the lowest
+    MSE: … lower than Y"); an unresolved one never makes it ("**X** and Y are not resolved on
+    MSE: X is … lower, …"), however its means are ordered."""
     amount, decimals = _amount(finding)  # the gain is >= 0: the best is chosen by its mean
-    text = (
-        f"**{finding.best}** {finding.claim}: {amount} than {finding.runner_up}, "
-        f"{verdict(finding, adjusted, family, decimals)}"
-    )
+    detail = verdict(finding, adjusted, family, decimals)
+    if resolved(finding, adjusted):
+        text = f"**{finding.best}** {finding.claim}: {amount} than {finding.runner_up}, {detail}"
+    else:
+        topic = finding.topic or finding.metric.label
+        text = (
+            f"**{finding.best}** and {finding.runner_up} are not resolved on {topic}: "
+            f"{finding.best} is {amount}, {detail}"
+        )
     if finding.context:
         text += f"; {finding.context}"
     return text + "."
