@@ -1,5 +1,6 @@
 """DVC stage full_mnist/dvc.yaml:report: the full-MNIST section into reports/full_mnist/ —
-README.md, index.html (self-contained), figures/*.png and metrics.json (for `dvc metrics`).
+README.md, index.html (self-contained), figures/*.png, metrics.json (for `dvc metrics`) and
+runs.csv (every run's every metric).
 
 Nothing written depends on the clock: re-rendering unchanged inputs gives identical bytes."""
 
@@ -12,7 +13,7 @@ from aebench.io import staged_outputs, write_json, write_text
 from aebench.report.assemble import ReportDirs, gather
 from aebench.report.html import write_html
 from aebench.report.markdown import render_markdown
-from aebench.report.results import aggregate, flat_metrics, load_runs
+from aebench.report.results import aggregate, flat_metrics, load_runs, write_run_table
 from aebench.report.stats import Evidence
 from aebench.stage import run_stage
 
@@ -47,7 +48,8 @@ def main() -> None:
         write_json(
             staging / "metrics.json", flat_metrics(aggregate(inputs.runs), inputs.evaluators)
         )
-    print(f"wrote {args.out}/: README.md, index.html, metrics.json, figures/")
+        write_run_table(inputs.runs, staging / "runs.csv")
+    print(f"wrote {args.out}/: README.md, index.html, metrics.json, runs.csv, figures/")
 
 
 if __name__ == "__main__":

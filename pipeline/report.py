@@ -1,6 +1,7 @@
 """DVC stage report: gather every evaluation into reports/ — metrics.json (for `dvc metrics`),
-README.md (renders on any git host), index.html (one self-contained file), figures/*.png and
-environment.json (the machine, for `aebench compare`; DVC metrics must be numbers).
+README.md (renders on any git host), index.html (one self-contained file), figures/*.png,
+environment.json (the machine, for `aebench compare`; DVC metrics must be numbers) and runs.csv
+(every run's every metric, for paired comparisons from git alone).
 
 Nothing written depends on the clock: re-rendering unchanged inputs gives identical bytes."""
 
@@ -14,7 +15,7 @@ from aebench.report.content import build_report
 from aebench.report.environment import machine
 from aebench.report.html import write_html
 from aebench.report.markdown import render_markdown
-from aebench.report.results import aggregate, flat_metrics
+from aebench.report.results import aggregate, flat_metrics, write_run_table
 from aebench.stage import run_stage
 
 
@@ -49,9 +50,10 @@ def main() -> None:
             staging / "metrics.json", flat_metrics(aggregate(inputs.runs), inputs.evaluators)
         )
         write_json(staging / "environment.json", machine(params, sorted(set(inputs.runs.device))))
+        write_run_table(inputs.runs, staging / "runs.csv")
     print(
         f"wrote {args.out}/: README.md, index.html ({html_bytes / 1e6:.2f} MB), metrics.json, "
-        "environment.json, figures/"
+        "environment.json, runs.csv, figures/"
     )
 
 

@@ -298,3 +298,22 @@ def test_the_full_mnist_report_stage_renders_the_section_beside_the_quick_run(tm
     assert "| `vae` |" in markdown and "86.76" in markdown
     assert json.loads((out / "metrics.json").read_text())["mnist.vae.nll_iw.mean"] > 0
     assert (out / "index.html").is_file()
+
+
+def test_the_per_run_table_holds_every_run_and_agrees_with_the_means(rendered):
+    """reports/runs.csv: one row per run, every metric; its per-variant means are the ones
+    metrics.json (and the tables) show, to the last bit."""
+    runs = pd.read_csv(rendered / "reports" / "runs.csv")
+    flat = json.loads((rendered / "reports" / "metrics.json").read_text())
+    assert len(runs) == len(VARIANTS) * len(SEEDS)
+    assert list(runs.columns[:4]) == ["dataset", "variant", "seed", "device"]
+    checked = 0
+    for (dataset, variant), group in runs.groupby(["dataset", "variant"]):
+        for metric in runs.columns[4:]:
+            values = group[metric].dropna()
+            if values.empty:
+                continue
+            assert flat[f"{dataset}.{variant}.{metric}.mean"] == values.mean(), metric
+            assert flat[f"{dataset}.{variant}.{metric}.count"] == len(values)
+            checked += 1
+    assert checked > 50

@@ -102,6 +102,19 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(["mean", "std", "count"])
 
 
+def write_run_table(runs: pd.DataFrame, path: Path) -> None:
+    """Every run's every metric (one row per dataset × variant × seed), committed with the
+    report: paired comparisons (the same seeds of two variants, or of one variant at two
+    commits) need the per-run values, which otherwise live only in the DVC cache of the machine
+    that ran them. Shortest round-trip floats, so a value read back is the value computed."""
+    from aebench.io import atomic_path
+
+    metric_columns = sorted(c for c in runs.columns if c not in RUN_COLUMNS)
+    table = runs[[c for c in RUN_COLUMNS if c in runs.columns] + metric_columns]
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format=lambda value: repr(float(value)))
+
+
 def reference_metrics(evaluator: dict) -> dict[str, float]:
     """The evaluator's reference row (validation split against test) as ``reference_<stat>``
     numbers, its image count included; the split's name is text and stays out."""
