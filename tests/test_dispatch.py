@@ -153,7 +153,7 @@ def _state(pid: int) -> str:
 
 # pytest puts tests/ on sys.path (no __init__.py)
 from tests.test_caching import _lock, _outs  # noqa: E402
-from tests.test_pipeline import _copy_repo, _env  # noqa: E402
+from tests.test_pipeline import REPO, _copy_repo, _env  # noqa: E402
 
 
 def _run(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -383,3 +383,42 @@ def test_a_worker_named_by_its_address_gets_a_path_safe_checkout():
     name = checkout_name("tcp://127.0.0.1:40219")
     assert ":" not in name and "/" not in name
     assert name.startswith("tcp___127.0.0.1_40219-")
+
+
+@pytest.mark.slow
+def test_a_local_remote_restores_the_report_without_training(sequential, tmp_path):
+    """scripts/remote.sh pushes the results and the run-cache; a fresh clone pulls them, and
+    `dvc repro` re-renders the report without training or evaluating anything."""
+    published = Path(shutil.copytree(sequential, tmp_path / "published"))
+    (published / "scripts").mkdir(exist_ok=True)  # the script acts on the checkout it is in
+    shutil.copy2(REPO / "scripts" / "remote.sh", published / "scripts" / "remote.sh")
+    env = {**_env(published), "DVC": "dvc"}
+    remote = tmp_path / "remote"
+    pushed = subprocess.run(
+        ["bash", "scripts/remote.sh", str(remote)],
+        cwd=published,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    _git(published, "add", "-A")
+    _git(published, "commit", "-qm", "results and their remote")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(published), str(clone)], check=True)
+    clone_env = {**_env(clone), "DVC": "dvc"}
+    pulled = subprocess.run(
+        ["bash", "scripts/remote.sh", str(remote), "--pull"],
+        cwd=clone,
+        env=clone_env,
+        capture_output=True,
+        text=True,
+    )
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    shutil.rmtree(clone / "reports")
+    result = _run(clone, sys.executable, "-m", "dvc", "repro")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = re.findall(r"Running stage '([^']+)'", result.stdout)
+    assert not [stage for stage in ran if TRAIN_OR_EVALUATE.match(stage)], ran
+    assert "report" in ran and (clone / "reports" / "README.md").is_file()
+    assert _result_hashes(clone) == _result_hashes(sequential)
