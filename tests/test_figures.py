@@ -348,3 +348,29 @@ def test_tradeoff_axis_turns_logarithmic_when_one_variant_is_far_off():
         assert "log y axis" in ax.get_title()
     finally:
         plt.close(fig)
+
+
+def test_a_crowded_tradeoff_plot_has_no_overlapping_labels():
+    """Eighteen variants, five in a tight cluster and one in the "better" corner (the committed
+    report's case: iwae, wae and iwae_protocol_vae on one spot, "better" over conv_ae): no two
+    label boxes intersect, and none covers the "better" arrow's text."""
+    rng = np.random.default_rng(0)
+    names = [f"variant_{i}" for i in range(18)]
+    x = np.concatenate([0.010 + rng.uniform(0, 1e-4, 5), rng.uniform(0.005, 0.03, 13)])
+    y = np.concatenate([40 + rng.uniform(0, 0.3, 5), rng.uniform(20, 90, 13)])
+    x[-1], y[-1] = 0.004, 18.0  # nearest the lower-left corner, under the "better" arrow
+    points = pd.DataFrame(
+        {"variant": names, "x_mean": x, "x_std": 0.0005, "y_mean": y, "y_std": 1.0}
+    )
+    fig = F.draw_tradeoff(points, "MSE per pixel", "Fréchet distance")
+    try:
+        (ax,) = fig.axes
+        renderer = fig.canvas.get_renderer()
+        texts = [t for t in ax.texts if t.get_text() in names or t.get_text() == "better"]
+        assert len(texts) == 19
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not a.overlaps(b), (texts[i].get_text(), texts[boxes.index(b)].get_text())
+    finally:
+        plt.close(fig)

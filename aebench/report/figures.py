@@ -439,27 +439,45 @@ def training_curves_figure(
 
 # --- trade-off scatter ---------------------------------------------------------------------------
 
+
 # label offsets from its point (points) and the alignment that keeps the text clear of it,
 # tried in this order until one overlaps no other label or point
-_LABEL_SPOTS = (
-    ((7, 5), "left", "bottom"),
-    ((-7, 5), "right", "bottom"),
-    ((7, -5), "left", "top"),
-    ((-7, -5), "right", "top"),
-    ((10, 0), "left", "center"),
-    ((-10, 0), "right", "center"),
-    ((0, 10), "center", "bottom"),
-    ((0, -10), "center", "top"),
-)
+def _label_spots() -> tuple[tuple[tuple[float, float], str, str], ...]:
+    """Offsets (points) to try for a label, nearest first: eight directions on rings of growing
+    radius, so that a crowded cluster still finds a free spot a little further out."""
+    directions = (
+        ((1, 0.7), "left", "bottom"),
+        ((-1, 0.7), "right", "bottom"),
+        ((1, -0.7), "left", "top"),
+        ((-1, -0.7), "right", "top"),
+        ((1, 0), "left", "center"),
+        ((-1, 0), "right", "center"),
+        ((0, 1), "center", "bottom"),
+        ((0, -1), "center", "top"),
+    )
+    return tuple(
+        ((dx * radius, dy * radius), ha, va)
+        for radius in (7, 16, 26, 38, 52)
+        for (dx, dy), ha, va in directions
+    )
 
 
-def _place_labels(fig: Figure, ax, labels: list, points: np.ndarray) -> None:
-    """Move each point label to the first spot that overlaps no placed label and no point:
-    a deterministic stand-in for label repulsion, enough for a handful of variants."""
+_LABEL_SPOTS = _label_spots()
+
+
+def _place_labels(
+    fig: Figure, ax, labels: list, points: np.ndarray, obstacles: Sequence = ()
+) -> None:
+    """Move each point label to the first spot that overlaps no placed label, no point and no
+    ``obstacles`` (the "better" arrow's text), inside the axes: a deterministic stand-in for
+    label repulsion."""
     fig.canvas.draw()  # settles the layout, so display coordinates are final
     renderer = fig.canvas.get_renderer()
     centres = ax.transData.transform(points) if len(points) else np.empty((0, 2))
     taken = [(x - 6, y - 6, x + 6, y + 6) for x, y in centres]
+    for artist in obstacles:
+        box = artist.get_window_extent(renderer)
+        taken.append((box.x0, box.y0, box.x1, box.y1))
     inside = ax.get_window_extent(renderer)
     for label, own in zip(labels, range(len(labels)), strict=True):
         others = [box for i, box in enumerate(taken) if i != own]
@@ -471,7 +489,8 @@ def _place_labels(fig: Figure, ax, labels: list, points: np.ndarray) -> None:
             clear = not any(
                 box.x0 < b[2] and b[0] < box.x1 and box.y0 < b[3] and b[1] < box.y1 for b in others
             )
-            if clear and inside.x0 <= box.x0 and box.x1 <= inside.x1:
+            within = inside.x0 <= box.x0 and box.x1 <= inside.x1
+            if clear and within and inside.y0 <= box.y0 and box.y1 <= inside.y1:
                 break
         else:
             label.set_position(_LABEL_SPOTS[0][0])
@@ -545,9 +564,10 @@ def draw_tradeoff(
         getattr(ax, f"set_{axis}scale")("log")
     if wide:
         subtitle += f"; log {' and '.join(wide)} axis"
+    obstacles = []
     if better is not None:
         tail, head = _CORNERS[better]
-        ax.annotate(
+        arrow = ax.annotate(
             "better",
             xy=head,
             xytext=tail,
@@ -557,12 +577,14 @@ def draw_tradeoff(
             color="0.35",
             arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 1.5},
         )
+        obstacles.append(arrow)
         subtitle += f"; {better} is better"
     missing = [v for v in order if v not in drawn]
     if missing:
         subtitle += f"; no value: {', '.join(missing)}"
     ax.set_title(f"{y_label[:1].upper()}{y_label[1:]} against {x_label}\n({subtitle})")
-    _place_labels(fig, ax, labels, rows.loc[drawn, ["x_mean", "y_mean"]].to_numpy(float))
+    points_xy = rows.loc[drawn, ["x_mean", "y_mean"]].to_numpy(float)
+    _place_labels(fig, ax, labels, points_xy, obstacles)
     return fig
 
 
