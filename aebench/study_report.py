@@ -180,7 +180,8 @@ def draw_study(results: StudyResults, palette: figures.Palette) -> MplFigure:
     n_seeds = results.runs.groupby("variant")["seed"].nunique().min()
     fig.suptitle(
         f"Study {results.study.name} on {results.dataset}: mean over {n_seeds} seeds\n"
-        f"band: {LEVEL:.0%} interval of the mean; ringed: the variant's own setting"
+        f"band: {LEVEL:.0%} interval of the mean over training seeds only (the verdicts below "
+        "also cover the finite test set); ringed: the variant's own setting"
     )
     handles = figures._variant_handles([c.variant for c in results.study.curves], palette, True)
     figures._bottom_legend(fig, handles)
