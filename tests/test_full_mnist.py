@@ -198,3 +198,16 @@ def test_the_quick_report_links_the_full_mnist_report():
     assert "reports/full_mnist/" not in render_markdown(build_report(inputs))
     inputs.full_mnist = True
     assert "`reports/full_mnist/`" in render_markdown(build_report(inputs))
+
+
+def test_missing_quick_results_are_named_before_the_section_runs(raw_params, tmp_path, monkeypatch):
+    """The section's report compares with the quick run's results: where they are missing,
+    `aebench full-mnist` says so when it starts, not after hours of training."""
+    from aebench.cli import _quick_results_missing
+
+    params = parse_params(_with_section(raw_params))  # shares ae with the quick run
+    monkeypatch.chdir(tmp_path)
+    assert _quick_results_missing(params) == ["metrics/digits/ae/0/metrics.json"]
+    (tmp_path / "metrics" / "digits" / "ae" / "0").mkdir(parents=True)
+    (tmp_path / "metrics" / "digits" / "ae" / "0" / "metrics.json").write_text("{}")
+    assert _quick_results_missing(params) == []
