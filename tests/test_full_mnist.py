@@ -131,7 +131,7 @@ def _runs(values: dict[tuple[str, str], list[float]], key: str = "nll_iw") -> pd
 def test_the_literature_row_states_our_mean_interval_beside_the_published_value(raw_params):
     params = parse_params(_with_section(raw_params))
     runs = _runs({("mnist", "burda_vae"): [88.0, 89.0, 90.0], ("mnist", "ae"): [1.0, 2.0, 3.0]})
-    (row,) = literature_rows(params, runs)
+    (row,) = literature_rows(params, Evidence(runs))
     assert (row.variant, row.published, row.converged, row.capped) == ("burda_vae", 86.76, 3, 0)
     half = stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)  # sd 1 over 3 seeds
     assert row.mean_interval == pytest.approx((89.0 - half, 89.0 + half))
