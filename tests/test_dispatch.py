@@ -422,3 +422,26 @@ def test_a_local_remote_restores_the_report_without_training(sequential, tmp_pat
     assert not [stage for stage in ran if TRAIN_OR_EVALUATE.match(stage)], ran
     assert "report" in ran and (clone / "reports" / "README.md").is_file()
     assert _result_hashes(clone) == _result_hashes(sequential)
+
+
+def test_the_remaining_estimate_weighs_each_stage_by_its_kind():
+    """Two train stages left at the finished trains' mean (600 s) and one evaluation at the
+    evaluations' (60 s), over two workers: 630 s; restored stages cost nothing and inform
+    nothing."""
+    from aebench.dispatch.runner import remaining_estimate
+    from aebench.dispatch.worker import StageOutcome
+
+    done = [
+        StageOutcome("full_mnist/dvc.yaml:train@a-0", "w0", 500.0, False),
+        StageOutcome("full_mnist/dvc.yaml:train@a-1", "w1", 700.0, False),
+        StageOutcome("full_mnist/dvc.yaml:evaluate@a-0", "w0", 60.0, False),
+        StageOutcome("full_mnist/dvc.yaml:train@b-0", "w1", 1.0, True),
+    ]
+    left = [
+        "full_mnist/dvc.yaml:train@b-1",
+        "full_mnist/dvc.yaml:train@b-2",
+        "full_mnist/dvc.yaml:evaluate@a-1",
+    ]
+    assert remaining_estimate(done, left, 2) == "~0h10m"  # 1,260 s / 2 workers = 10.5 min
+    assert remaining_estimate(done[3:], left, 2) == "?"  # only a restore: nothing measured
+    assert remaining_estimate(done[:1], ["report"], 1) == "~0h08m"  # no report yet: the mean

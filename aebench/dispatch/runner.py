@@ -215,10 +215,15 @@ def _dispatch(
                 failed[stage] = f"{type(err).__name__}: {err}"
             bar.update()
             done = len(outcomes) + len(failed) + len(skipped)
+            finished = {o.stage for o in outcomes} | set(failed) | set(skipped)
+            left = remaining_estimate(
+                outcomes, [s for s in plan.order if s not in finished], _slots(client)
+            )
             bar.set_postfix(
                 running=min(len(futures) - done, _slots(client)),
                 failed=len(failed),
                 skipped=len(skipped),
+                left=left,
             )
         bar.close()
         return outcomes, failed, skipped
@@ -228,6 +233,31 @@ def _dispatch(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def stage_kind(stage: str) -> str:
+    """``train`` for ``full_mnist/dvc.yaml:train@burda_vae-0``: stages of one kind cost alike."""
+    return stage.rsplit(":", 1)[-1].split("@")[0]
+
+
+def remaining_estimate(outcomes: list[StageOutcome], left: list[str], slots: int) -> str:
+    """Work left, as wall time on ``slots`` workers: each stage left costs the mean of the
+    finished (not restored) stages of its kind, or of all of them where none of its kind has
+    finished; "?" until a stage has run. Progress display only (wall-clock values never go
+    into an output)."""
+    ran = [o for o in outcomes if not o.restored]
+    if not ran or slots < 1:
+        return "?"
+    by_kind: dict[str, list[float]] = {}
+    for outcome in ran:
+        by_kind.setdefault(stage_kind(outcome.stage), []).append(outcome.seconds)
+    overall = sum(o.seconds for o in ran) / len(ran)
+    seconds = sum(
+        sum(by_kind[kind]) / len(by_kind[kind]) if (kind := stage_kind(s)) in by_kind else overall
+        for s in left
+    )
+    minutes = round(seconds / slots / 60)
+    return f"~{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _slots(client) -> int:
