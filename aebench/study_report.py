@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -63,6 +63,12 @@ class StudyResults:
     dataset: str
     runs: pd.DataFrame  # columns: curve, value, variant, seed, *STUDY_METRICS present
     per_image: dict[tuple[str, int], dict[str, np.ndarray]]
+    # curve -> what its swept value measures, where curves differ (a noise level is σ for
+    # Gaussian noise, a pixel fraction otherwise): each unit gets an x axis of its own
+    units: dict[str, str] = field(default_factory=dict)
+
+    def unit(self, curve: str) -> str:
+        return self.units.get(curve, KEY_LABELS.get(self.study.key, self.study.key))
 
 
 def _full_split_size(data_dir: Path) -> int:
@@ -91,7 +97,21 @@ def gather_study(params: Params, study: StudySpec, dataset: str, data_root: Path
                     continue
                 with np.load(path.parent / PER_IMAGE_FILE) as arrays:
                     per_image[(variant, seed)] = {k: arrays[k] for k in arrays.files}
-    return StudyResults(study, dataset, pd.DataFrame(rows), per_image)
+    return StudyResults(study, dataset, pd.DataFrame(rows), per_image, _units(params, study))
+
+
+def _units(params: Params, study: StudySpec) -> dict[str, str]:
+    """A noise level's unit per curve: σ for Gaussian noise, a fraction of pixels otherwise."""
+    if study.key != "noise.level":
+        return {}
+    units = {}
+    for curve in study.curves:
+        noise = params.variant(curve.variant).noise
+        gaussian = noise is not None and noise.kind == "gaussian"
+        units[curve.variant] = (
+            "training noise: σ (gaussian)" if gaussian else "training noise: fraction of pixels"
+        )
+    return units
 
 
 def sample_of(results: StudyResults, curve: str, variant: str, metric: str) -> Sample | None:
@@ -145,10 +165,13 @@ def draw_study(results: StudyResults, palette: figures.Palette) -> MplFigure:
         layout="constrained",
     )
     markers = figures.variant_markers(list(palette))
-    key = results.study.key
     runs = results.runs
-    for ax, metric in zip(axes.flat, metrics, strict=False):
+    units = list(dict.fromkeys(results.unit(c.variant) for c in results.study.curves))
+    for base, metric in zip(axes.flat, metrics, strict=False):
+        # one x axis per unit: the first at the bottom, a second (if any) on top
+        unit_axes = {units[0]: base, **{unit: base.twiny() for unit in units[1:]}}
         for curve in results.study.curves:
+            ax = unit_axes[results.unit(curve.variant)]
             frame = runs[(runs.curve == curve.variant) & runs[metric].notna()]
             if frame.empty:
                 continue
@@ -172,9 +195,13 @@ def draw_study(results: StudyResults, palette: figures.Palette) -> MplFigure:
                     color=colour,
                 )
         entry = describe(metric)
-        ax.set_title(entry.header, fontsize=9)
-        _value_axis(ax, results.runs["value"].to_numpy(dtype=np.float64))
-        ax.set_xlabel(KEY_LABELS.get(key, key))
+        # on the top-most axes, so that it sits above a second unit's ticks
+        unit_axes[units[-1]].set_title(entry.header, fontsize=9)
+        for unit, ax in unit_axes.items():
+            curves = [c.variant for c in results.study.curves if results.unit(c.variant) == unit]
+            values = runs[runs.curve.isin(curves)]["value"].to_numpy(dtype=np.float64)
+            _value_axis(ax, values)
+            ax.set_xlabel(unit, fontsize=8)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.set_visible(False)
     n_seeds = results.runs.groupby("variant")["seed"].nunique().min()

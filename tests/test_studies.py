@@ -370,3 +370,36 @@ def test_the_run_list_names_each_points_own_variant_even_with_the_separator(raw_
     params = parse_params(_with_studies(raw_params, {"b": study}))
     runs = yaml.safe_load(render_points(params).split("\n", 2)[2])["runs"]
     assert {run["base"] for run in runs.values()} == {"my--vae"}
+
+
+def test_a_noise_study_gives_sigma_and_pixel_fractions_an_axis_each():
+    """dae_noise sweeps σ for the Gaussian DAE and a fraction of pixels for the others: one
+    axis may not carry both units, so the Gaussian curve gets its own (top) x axis."""
+    import matplotlib.pyplot as plt
+
+    study = StudySpec(
+        "noise",
+        "noise.level",
+        (0.1, 0.5),
+        (
+            StudyCurve("g", ((0.1, "g--a"), (0.5, "g"))),
+            StudyCurve("m", ((0.1, "m--a"), (0.5, "m"))),
+        ),
+    )
+    rows = [
+        {"curve": c, "value": v, "variant": n, "seed": s, "recon_mse": 0.02 + 0.001 * s + v}
+        for c, points in (("g", ((0.1, "g--a"), (0.5, "g"))), ("m", ((0.1, "m--a"), (0.5, "m"))))
+        for v, n in points
+        for s in range(3)
+    ]
+    units = {"g": "training noise: σ (gaussian)", "m": "training noise: fraction of pixels"}
+    results = StudyResults(study, "digits", pd.DataFrame(rows), {}, units)
+    fig = draw_study(results, {"g": (0.1, 0.2, 0.5), "m": (0.5, 0.2, 0.1)})
+    try:
+        visible = [ax for ax in fig.axes if ax.get_visible()]
+        labels = sorted(ax.get_xlabel() for ax in visible)
+        assert labels == sorted(units.values())  # one panel: its bottom and its top axis
+        for ax in visible:  # each axis carries only its own curve
+            assert len(ax.lines) == 2  # the line and the ringed own point
+    finally:
+        plt.close(fig)
