@@ -211,3 +211,17 @@ def test_missing_quick_results_are_named_before_the_section_runs(raw_params, tmp
     (tmp_path / "metrics" / "digits" / "ae" / "0").mkdir(parents=True)
     (tmp_path / "metrics" / "digits" / "ae" / "0" / "metrics.json").write_text("{}")
     assert _quick_results_missing(params) == []
+
+
+def test_the_section_header_names_its_dataset_split(raw_params):
+    """The full-MNIST report's header lists the dataset's own split keys; the quick report,
+    which does not read that dataset, does not."""
+    from aebench.report.environment import params_differing_from_defaults
+
+    raw = _with_section(raw_params)
+    raw["datasets"] = {"mnist": {"val_images": 10000}}
+    params = parse_params(raw)
+    assert "`datasets.mnist.val_images: 10000` (in place of data.*)" in (
+        params_differing_from_defaults(section_params(params))
+    )
+    assert not any("datasets.mnist" in line for line in params_differing_from_defaults(params))

@@ -87,6 +87,9 @@ def params_differing_from_defaults(params: Params) -> list[str]:
         for key, value in current.items():
             if defaults.get(key) != value:
                 changed.append(f"`{key}: {value}` (default {defaults.get(key)})")
+    for dataset in params.run.datasets:  # a reported dataset's own split keys
+        for key, value in params.dataset_splits.get(dataset, {}).items():
+            changed.append(f"`datasets.{dataset}.{key}: {value}` (in place of data.*)")
     return changed
 
 
