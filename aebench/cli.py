@@ -221,7 +221,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_worker_options(parser: argparse.ArgumentParser) -> None:
-    """Where the stages run, shared by `aebench run` and `aebench study`."""
+    """Where the stages run, shared by `aebench run`, `aebench study` and `aebench full-mnist`."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
