@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aebench.config import ParamsError, load_params
+from aebench.history.commands import add_history_commands
 from aebench.io import write_text
 from aebench.stage import USER_ERRORS
 from aebench.stage import run_stage as _run_stage
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     validate = commands.add_parser("validate", help="check params.yaml and print the run matrix")
     validate.add_argument("--params", default="params.yaml")
     _add_compare(commands)
+    add_history_commands(commands)
     _add_bench(commands)
     _add_run(commands)
     _add_study(commands)
@@ -43,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_stage(lambda: _validate(args.params))
     elif args.command == "compare":
         run_stage(lambda: _compare(args.rev_a, args.rev_b, args.out, args.all))
+    elif args.command in ("history", "publish"):
+        from aebench.history.commands import run_command
+
+        run_stage(lambda: run_command(args))
     elif args.command == "bench":
         run_stage(lambda: _bench(args))
     elif args.command == "run":

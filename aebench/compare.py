@@ -273,16 +273,25 @@ def crosses(old: float, new: float, target: float) -> bool:
     return (old - target) * (new - target) <= 0
 
 
-def classify_change(key: str, old: Stat | None, new: Stat | None) -> Change:
-    """One of :data:`KINDS` for a metric, from both revisions' summaries."""
+def classify_change(
+    key: str,
+    old: Stat | None,
+    new: Stat | None,
+    interval: tuple[Difference, str] | None = None,
+) -> Change:
+    """One of :data:`KINDS` for a metric, from both revisions' summaries. ``interval`` (the
+    change with its interval, and why there is none) replaces the Welch interval from the
+    summaries where the caller has better evidence, e.g. per-seed values paired by seed."""
     if old is None:
         return Change(key, old, new, ADDED)
     if new is None:
         return Change(key, old, new, REMOVED)
-    if old.mean == new.mean or (math.isnan(old.mean) and math.isnan(new.mean)):
+    seeds_moved = interval is not None and bool(interval[0].seed_var)  # equal means, not seeds
+    same = old.mean == new.mean or (math.isnan(old.mean) and math.isnan(new.mean))
+    if same and not seeds_moved:
         return Change(key, old, new, UNCHANGED)
     is_scalar = key.split(".")[1:2] == ["evaluator"]  # one evaluator per dataset, no seeds
-    diff, reason = change_interval(old, new, is_scalar)
+    diff, reason = interval or change_interval(old, new, is_scalar)
     metric = describe(metric_name(key))
     if metric.target is not None and crosses(old.mean, new.mean, metric.target):
         # on opposite sides of the target the distance change is not new − old: no verdict
@@ -364,7 +373,7 @@ def environment_note(old: dict | None, new: dict | None) -> str:
 # --- rendering ---------------------------------------------------------------------------------
 
 
-def _stat(stat: Stat | None) -> str:
+def stat_text(stat: Stat | None) -> str:
     if stat is None:
         return "—"
     text = f"{stat.mean:.5g}"
@@ -375,7 +384,7 @@ def _stat(stat: Stat | None) -> str:
     return text
 
 
-def _change(change: Change) -> str:
+def change_text(change: Change) -> str:
     """``+0.005 (95% CI 0.001 to 0.009)``, with the reason where it is not resolved."""
     if change.diff is None:
         return "—"
@@ -387,7 +396,13 @@ def _change(change: Change) -> str:
 
 def _row(change: Change) -> str:
     what = describe(metric_name(change.key)).header.replace("|", "\\|")
-    cells = [f"`{change.key}`", what, _stat(change.old), _stat(change.new), _change(change)]
+    cells = [
+        f"`{change.key}`",
+        what,
+        stat_text(change.old),
+        stat_text(change.new),
+        change_text(change),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -89,8 +89,10 @@ def gather_study(params: Params, study: StudySpec, dataset: str, data_root: Path
                         f"{path} not found: study {study.name!r} needs {variant} seed {seed}; "
                         "run `aebench study`"
                     )
-                metrics = json.loads(path.read_text())["metrics"]
+                evaluated = json.loads(path.read_text())
+                metrics = evaluated["metrics"]
                 row = {"curve": curve.variant, "value": float(x), "variant": variant, "seed": seed}
+                row["device"] = evaluated.get("device", "unknown")
                 row |= {key: metrics[key] for key in STUDY_METRICS if key in metrics}
                 rows.append(row)
                 if (variant, seed) in per_image:  # a run on two curves is read once
@@ -396,6 +398,20 @@ def build_document(sections: list[list]) -> Document:
     for blocks in sections:
         doc.add(*blocks)
     return doc
+
+
+def write_study_runs(results: list[StudyResults], path: Path) -> None:
+    """Every study run's values (one row per study × dataset × curve × point × seed), committed
+    so that ``aebench history`` can pair two commits' runs seed by seed. Shortest round-trip
+    floats, as the default report's runs.csv."""
+    from aebench.io import atomic_path
+
+    tables = [r.runs.assign(study=r.study.name, dataset=r.dataset) for r in results]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    leading = [c for c in ("study", "dataset", "curve", "value", "variant", "seed", "device")]
+    table = table[[c for c in leading if c in table] + sorted(c for c in table if c not in leading)]
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format=lambda value: repr(float(value)))
 
 
 def study_metrics(results: list[StudyResults]) -> dict:

@@ -11,6 +11,7 @@ from aebench.config import RunConfig, load_params
 from aebench.full_mnist_report import build_document, section_params
 from aebench.io import staged_outputs, write_json, write_text
 from aebench.report.assemble import ReportDirs, gather
+from aebench.report.environment import machine
 from aebench.report.html import write_html
 from aebench.report.markdown import render_markdown
 from aebench.report.results import aggregate, flat_metrics, load_runs, write_run_table
@@ -49,7 +50,11 @@ def main() -> None:
             staging / "metrics.json", flat_metrics(aggregate(inputs.runs), inputs.evaluators)
         )
         write_run_table(inputs.runs, staging / "runs.csv")
-    print(f"wrote {args.out}/: README.md, index.html, metrics.json, runs.csv, figures/")
+        write_json(staging / "environment.json", machine(params, sorted(set(inputs.runs.device))))
+    print(
+        f"wrote {args.out}/: README.md, index.html, metrics.json, runs.csv, environment.json, "
+        "figures/"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """DVC stage studies/dvc.yaml:study_report: draw every study of run.studies into reports/studies/
-— README.md, index.html (self-contained), figures/*.png and metrics.json (for `dvc metrics`).
+— README.md, index.html (self-contained), figures/*.png, metrics.json (for `dvc metrics`),
+runs.csv (every run's values, for a paired history) and environment.json (the hardware class).
 
 Nothing written depends on the clock: re-rendering unchanged inputs gives identical bytes."""
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from aebench.config import load_params
 from aebench.io import staged_outputs, write_json, write_text
+from aebench.report.environment import machine
 from aebench.report.html import write_html
 from aebench.report.markdown import render_markdown
 from aebench.stage import run_stage
@@ -18,6 +20,7 @@ from aebench.study_report import (
     study_figure,
     study_metrics,
     study_section,
+    write_study_runs,
 )
 
 
@@ -42,6 +45,9 @@ def main() -> None:
         write_text(staging / "README.md", render_markdown(doc))
         write_html(doc, staging, staging / "index.html")
         write_json(staging / "metrics.json", study_metrics(results))
+        write_study_runs(results, staging / "runs.csv")
+        devices = sorted({d for r in results for d in r.runs.get("device", [])})
+        write_json(staging / "environment.json", machine(params, devices))
     print(f"wrote {args.out}/: {len(sections)} study section(s)")
 
 

@@ -27,3 +27,25 @@ MINIMAL_PARAMS = {
 @pytest.fixture
 def raw_params() -> dict:
     return copy.deepcopy(MINIMAL_PARAMS)
+
+
+# Modules whose tests run DVC (repro, status, the dispatcher), a browser or whole stages: they
+# stay out of the quick subset. Every other test not marked slow is `quick` (unit tests, no DVC).
+NOT_QUICK_MODULES = {
+    "test_browser",  # a headless Chromium
+    "test_caching",  # dvc repro twice
+    "test_dispatch",  # aebench run workers
+    "test_dvc_repro",  # dvc repro on a temporary project
+    "test_eval_stages",  # evaluate stages end to end
+    "test_pipeline",  # dvc repro and its stage scripts
+    "test_report_stage",  # the report stage on trained runs
+    "test_stage_deps",  # runs each stage script to record the code it loads
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the quick subset (``pytest -m quick``, see docs/testing.md)."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module not in NOT_QUICK_MODULES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.quick)

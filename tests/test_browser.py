@@ -247,3 +247,44 @@ def test_both_nets_catch_a_page_that_reaches_out(browser: Browser, tmp_path: Pat
         assert all(img["width"] == 0 for img in visit.images)
     finally:
         browser.trap.requests.clear()
+
+
+def test_published_site_history_point_to_commit_page_and_back(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The site as a user meets it: from the front page to the history, a chart point to its
+    commit's report, and back; the planted regression listed, the change within noise not."""
+    from aebench.history.site import publish
+    from tests.test_history import build_repository
+
+    repo = build_repository(tmp_path / "repo")
+    site = tmp_path / "site"
+    publish(repo.path, site)
+    regression, noise = repo.commits["regression"], repo.commits["noise"]
+    page = browser.context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    try:
+        page.goto((site / "index.html").resolve().as_uri(), wait_until="load")
+        page.locator("nav.site a", has_text="History").click()
+        page.wait_for_url("**/history/index.html")
+        changes = page.locator("#changes + p + .table-wrap").inner_text()
+        assert regression in changes and "regression" in changes
+        assert noise not in changes
+        assert page.locator("svg a").count() >= 2 * 7  # every point of every chart is a link
+        link = page.locator(f"#commit-{regression} a")
+        link.click()
+        page.wait_for_url("**/reports/*.html")
+        assert "as committed at" in page.locator("nav.site").inner_text()
+        page.locator("nav.site a", has_text="back to the history").click()
+        page.wait_for_url("**/history/index.html")
+        assert page.locator("#changes").is_visible()
+        # a chart point is a link too: it opens the report of its commit
+        page.locator("svg a").first.click()
+        page.wait_for_url("**/reports/*.html")
+        screenshot = screenshot_path(tmp_path, "site")
+        page.screenshot(path=str(screenshot), full_page=False)
+    finally:
+        page.close()
+    assert all(url.startswith("file://") or url.startswith("data:") for url in requests), requests
+    assert browser.trap.requests == []

@@ -34,6 +34,7 @@ from aebench.report.glossary import (
     SAMPLER_MEANING,
     glossary_entries,
 )
+from aebench.report.headline import HEADLINE
 from aebench.report.results import PerImage
 from aebench.report.stats import Evidence
 from aebench.report.tables import format_value, metric_table
@@ -41,16 +42,6 @@ from aebench.report.variants import variant_blocks
 from aebench.spec import NOISE_KINDS, SAMPLERS, VariantSpec
 
 EVALUATOR_ACCURACY_TARGET = 0.97
-HEADLINE = (
-    "recon_mse",
-    "recon_ssim",
-    *(f"robust_{kind}_mse_corrupted" for kind in NOISE_KINDS),
-    "sample_gmm_fd",
-    "sample_gmm_precision",
-    "sample_gmm_recall",
-    "probe_accuracy",
-    "nll_iw",
-)
 RECONSTRUCTION = ("recon_mse", "recon_bce", "recon_psnr", "recon_ssim", "probe_accuracy")
 ROBUST_PAIRS = (("mse", "MSE"), ("ssim", "SSIM"), ("probe", "probe accuracy"))
 TRAINED_ON = {

@@ -271,3 +271,20 @@ def signed_text(diff: Difference) -> str:
     if not diff.resolvable:
         return f"{value}: not resolved with {diff.seeds_text}"
     return f"{value} ({interval_text(diff, decimals)})"
+
+
+def paired_difference(new: Sequence[float], old: Sequence[float]) -> Difference:
+    """``mean(new − old)`` over values paired by seed, with the paired t interval.
+
+    Where both sides ran the same seeds on the same hardware, a change that moves every seed
+    alike is real however small; the independent-sample interval would bury it under the
+    seed-to-seed spread. Identical differences on every seed give a zero-width interval.
+    """
+    d = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)
+    n = len(d)
+    estimate = float(np.mean(d))
+    if n < 2:
+        return Difference(estimate, n, n, None)
+    variance = float(np.var(d, ddof=1)) / n
+    dof, low, high, p = _interval(estimate, [(variance, n - 1)])
+    return Difference(estimate, n, n, variance, dof=dof, low=low, high=high, p=p)
