@@ -14,13 +14,20 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from aebench.config import FullMnistConfig, Params, RunConfig
-from aebench.report.content import HEADLINE, ReportInputs, dataset_blocks, glossary_blocks
+from aebench.report.content import ReportInputs, dataset_blocks, glossary_blocks
 from aebench.report.document import BulletList, Cell, Document, Heading, Paragraph, Table
 from aebench.report.glossary import describe
-from aebench.report.intervals import Difference, Sample, difference, interval_text, signed_text
+from aebench.report.headline import HEADLINE
+from aebench.report.intervals import (
+    Difference,
+    Sample,
+    difference,
+    interval_text,
+    mean_interval,
+    signed_text,
+)
 from aebench.report.stats import Evidence, rank
 from aebench.spec import TrainConfig
 
@@ -67,8 +74,8 @@ class LiteratureRow:
         values = self.ours.seeds
         if len(values) < 2:
             return math.nan, math.nan
-        half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
-        return self.ours.mean - half, self.ours.mean + half
+        found = mean_interval(self.ours.mean, float(np.std(values, ddof=1)), len(values))
+        return found or (math.nan, math.nan)
 
 
 def section_params(params: Params) -> Params:
@@ -132,15 +139,17 @@ def literature_blocks(
     for row in rows:
         low, high = row.mean_interval
         sd = float(np.std(row.ours.seeds, ddof=1)) if row.ours.n > 1 else math.nan
+        mean = row.ours.mean if row.ours.n else math.nan  # a row whose runs are not there yet
+        ours = f"{_nats(mean)} ± {_nats(sd)} ({row.ours.n} seeds)" if row.ours.n else "– (no runs)"
         body.append(
             tuple(
                 Cell(text)
                 for text in (
                     f"`{row.variant}`",
-                    f"{_nats(row.ours.mean)} ± {_nats(sd)} ({row.ours.n} seeds)",
+                    ours,
                     f"[{_nats(low)}, {_nats(high)}]",
                     _nats(row.published),
-                    f"{row.ours.mean - row.published:+.2f}",
+                    "–" if math.isnan(mean) else f"{mean - row.published:+.2f}",
                     _nats(row.gain_10),
                     f"{row.converged} / {row.capped} of {row.ours.n}",
                     row.source,

@@ -18,16 +18,18 @@ from aebench.full_mnist_report import (
     LiteratureRow,
     build_document,
     cross_dataset,
+    literature_blocks,
     literature_rows,
     section_params,
 )
 from aebench.models import build_model
 from aebench.report.content import ReportInputs
+from aebench.report.document import Table
 from aebench.report.intervals import Sample
 from aebench.report.markdown import render_markdown
 from aebench.report.stats import Evidence
 from aebench.resolve import settings_files
-from aebench.spec import variant_from_dict
+from aebench.spec import TrainConfig, variant_from_dict
 
 EVALUATOR = Path(__file__).resolve().parents[1] / "evaluators" / "mnist5k" / "evaluator.json"
 BURDA = {
@@ -137,6 +139,15 @@ def test_the_literature_row_states_our_mean_interval_beside_the_published_value(
     assert row.mean_interval == pytest.approx((89.0 - half, 89.0 + half))
     one_seed = LiteratureRow("x", 1.0, "", Sample(np.array([2.0])), 0.0, 0, 0)
     assert all(math.isnan(v) for v in one_seed.mean_interval)
+
+
+def test_a_literature_row_without_runs_shows_dashes_not_nan():
+    empty = LiteratureRow("burda_iwae", 85.54, "Burda", Sample(np.array([])), math.nan, 0, 0)
+    blocks = literature_blocks([empty], 5000, TrainConfig())
+    table = next(b for b in blocks if isinstance(b, Table))
+    cells = [c.text for c in table.rows[0]]
+    assert cells[1] == "– (no runs)" and cells[4] == "–"
+    assert not any("nan" in text for text in cells)
 
 
 def test_the_cross_dataset_list_names_a_resolved_sign_change_and_a_new_best():

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import html
 import io
-import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
 from aebench.compare import KINDS, Stat, change_text, stat_text
 from aebench.history.build import History
@@ -27,6 +25,7 @@ from aebench.history.steps import SETTINGS, break_cause
 from aebench.io import write_text
 from aebench.report.glossary import describe
 from aebench.report.html import CSP, STYLE
+from aebench.report.intervals import mean_interval
 
 CommitLink = Callable[[str, Commit], str]  # (section name, commit) -> href
 EXTRA_STYLE = """
@@ -43,10 +42,7 @@ def anchor_link(section: str, commit: Commit) -> str:
 
 def interval(stat: Stat) -> tuple[float, float] | None:
     """The 95% t interval of a mean over seeds, from its std and count; None with one seed."""
-    if stat.std is None or stat.count is None or stat.count < 2 or not math.isfinite(stat.std):
-        return None
-    half = float(stats.t.ppf(0.975, stat.count - 1)) * stat.std / math.sqrt(stat.count)
-    return stat.mean - half, stat.mean + half
+    return mean_interval(stat.mean, stat.std, stat.count)
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -148,14 +144,15 @@ def chart_svg(
                 x = positions[new.commit.full] - 0.5
                 ax.axvline(x, color="0.4", linestyle="--", linewidth=1)
                 ax.text(
-                    x,
-                    1.01,
+                    x + 0.05,
+                    0.98,
                     f"→ {new.hardware}",
                     transform=ax.get_xaxis_transform(),
-                    fontsize=7,
+                    fontsize=6.5,
                     ha="left",
-                    va="bottom",
-                    rotation=0,
+                    va="top",
+                    rotation=90,
+                    color="0.3",
                 )
         shown = sorted({positions[s.commit.full] for s in snapshots})
         ax.set_xticks(shown, [history.commits[i].short for i in shown], rotation=45, fontsize=7)

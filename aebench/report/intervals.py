@@ -288,3 +288,12 @@ def paired_difference(new: Sequence[float], old: Sequence[float]) -> Difference:
     variance = float(np.var(d, ddof=1)) / n
     dof, low, high, p = _interval(estimate, [(variance, n - 1)])
     return Difference(estimate, n, n, variance, dof=dof, low=low, high=high, p=p)
+
+
+def mean_interval(mean: float, std: float | None, n: int | None) -> tuple[float, float] | None:
+    """The 95% Student-t interval of a mean over ``n`` seeds with sample std ``std``; None with
+    fewer than two seeds (no spread to measure) or no recorded std."""
+    if std is None or n is None or n < 2 or not math.isfinite(std):
+        return None
+    low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=std / math.sqrt(n))
+    return float(low), float(high)
