@@ -67,7 +67,8 @@ NOISE_LEVEL_RANGE = {"gaussian": (0.0, 1.0), "masking": (0.0, 1.0), "salt_pepper
 # The settings a study may sweep: numbers whose meaning does not depend on another setting's.
 # Besides these, a study may sweep any numeric key of the swept variant's family's own Params
 # (an external family's too).
-CORE_STUDY_KEYS = ("latent_dim", "beta", "noise.level", "train_images", "obs_std")
+LR_KEY = "train.lr"  # a study key that is how a variant is trained, not part of its model
+CORE_STUDY_KEYS = ("latent_dim", "beta", "noise.level", "train_images", "obs_std", "train.lr")
 STUDY_NAME_SEPARATOR = "--"  # <variant>--<key>-<value>: cannot clash with a usual variant name
 
 
@@ -335,6 +336,7 @@ class VariantTrainModel(_Section):
 
     batch_size: Count | None = None
     max_epochs: Count | None = None
+    lr: Positive | None = None  # a tuning grid's key (studies key train.lr)
 
 
 class VariantModel(_Section):
@@ -633,6 +635,9 @@ class Params:
     # the generated variants of every declared study (the points no run.variants entry equals)
     study_points: dict[str, VariantSpec] = field(default_factory=dict)
     full_mnist: FullMnistConfig | None = None
+    # a variant's (or a generated point's) own learning rate, in place of train.lr: how it is
+    # trained, not the model, so it lives beside the specs rather than in them
+    variant_lr: dict[str, float] = field(default_factory=dict)
 
     @property
     def datasets_resolved(self) -> tuple[str, ...]:
@@ -670,12 +675,14 @@ class Params:
         return replace(self.data, **self.dataset_splits.get(dataset, {}))
 
     def train_for(self, name: str) -> TrainConfig:
-        """``train`` with the variant's own overrides (batch size, epoch cap) applied."""
+        """``train`` with the variant's own overrides (batch size, epoch cap, learning rate)
+        applied."""
         spec = self.variant(name)
         return replace(
             self.train,
             batch_size=spec.batch_size or self.train.batch_size,
             max_epochs=spec.max_epochs or self.train.max_epochs,
+            lr=self.variant_lr.get(name, self.train.lr),
         )
 
 
@@ -702,7 +709,12 @@ def parse_params(raw: Any) -> Params:
     for name in model.run.variants:
         _check_conv_fits(variants[name], model.run.datasets)
     run = RunConfig(**{key: tuple(names) for key, names in model.run})
-    studies, points = _parse_studies(model.studies, model.variants, variants, run)
+    variant_lr = {
+        name: lr for name, node in model.variants.items() if (lr := _own_lr(node)) is not None
+    }
+    studies, points = _parse_studies(
+        model.studies, model.variants, variants, run, variant_lr, model.train.lr
+    )
     evaluate = model.evaluate
     return Params(
         data=DataConfig(**model.data.model_dump()),
@@ -721,6 +733,7 @@ def parse_params(raw: Any) -> Params:
         ),
         studies=studies,
         study_points=points,
+        variant_lr=variant_lr,
         datasets={
             name: {"format": entry.format, "path": entry.path}
             for name, entry in model.datasets.items()
@@ -883,6 +896,8 @@ def _setting(spec: VariantSpec, key: str) -> float | int | object | None:
         return _UNSET if spec.beta is None else spec.beta
     if key == "obs_std":
         return spec.obs_std if spec.likelihood == "gaussian" else _UNSET
+    if key == LR_KEY:  # every variant has one; its value is in Params.variant_lr, not the spec
+        return None
     return dict(spec.family_params).get(key, _UNSET)
 
 
@@ -900,12 +915,13 @@ def _own_value(spec: VariantSpec, key: str, where: str) -> float | int | None:
 
 
 def _with_value(raw: dict, key: str, value: float | int) -> dict:
-    """A copy of a variant's params.yaml entry with ``key`` (dotted) set to ``value``."""
+    """A copy of a variant's params.yaml entry with ``key`` (dotted) set to ``value`` (a missing
+    parent, e.g. ``train`` of ``train.lr``, is created)."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     *parents, leaf = key.split(".")
     node = out
     for parent in parents:
-        node = node[parent]
+        node = node.setdefault(parent, {})
     node[leaf] = value
     return out
 
@@ -915,20 +931,32 @@ def _parse_studies(
     variants_raw: dict[str, Any],
     variants: dict[str, VariantSpec],
     run: RunConfig,
+    variant_lr: dict[str, float],
+    default_lr: float,
 ) -> tuple[dict[str, StudySpec], dict[str, VariantSpec]]:
-    """Every declared study, and the variants its points generate (validated like any other)."""
+    """Every declared study, and the variants its points generate (validated like any other).
+    A generated point's own learning rate is added to ``variant_lr``."""
     studies: dict[str, StudySpec] = {}
     points: dict[str, VariantSpec] = {}
+
+    def lr_of(name: str) -> float:
+        return variant_lr.get(name, default_lr)
+
     for name, study in declared.items():
         where, curves = f"studies.{name}", []
         for base in study.variants:
-            own = _own_value(variants[base], study.key, f"{where}.key")
+            if study.key == LR_KEY:
+                own: float | int | None = lr_of(base)
+            else:
+                own = _own_value(variants[base], study.key, f"{where}.key")
             curve = {own: base}  # the variant itself is always a point
             for value in study.values:
                 if own is not None and float(value) == float(own):
                     continue
                 spec = _study_point(where, base, study.key, value, variants_raw[base], run)
-                same = [n for n in run.variants if variants[n].same_model(spec)]
+                point_lr = _own_lr(_with_value(variants_raw[base], study.key, value))
+                lr = default_lr if point_lr is None else point_lr
+                same = [n for n in run.variants if variants[n].same_model(spec) and lr_of(n) == lr]
                 if same:  # its runs are the point's
                     curve[value] = same[0]
                     continue
@@ -938,6 +966,8 @@ def _parse_studies(
                         "that name under 'variants'; rename that variant"
                     )
                 points[spec.name] = spec
+                if point_lr is not None:
+                    variant_lr[spec.name] = point_lr
                 curve[value] = spec.name
             if base not in run.variants:
                 points[base] = variants[base]
@@ -945,6 +975,14 @@ def _parse_studies(
             curves.append(StudyCurve(base, tuple(by_value)))
         studies[name] = StudySpec(name, study.key, tuple(study.values), tuple(curves))
     return studies, points
+
+
+def _own_lr(node: Any) -> float | None:
+    """The learning rate a variant's params.yaml entry sets for itself (``train.lr``), if any;
+    the entry was validated before, so the value is a positive number."""
+    train = node.get("train") if isinstance(node, dict) else None
+    lr = train.get("lr") if isinstance(train, dict) else None
+    return None if lr is None else float(lr)
 
 
 def _study_point(

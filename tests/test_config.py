@@ -128,7 +128,7 @@ def _set(raw, dotted, value):
         ("variants.ae.obs_std", 0.2, r"ae\.obs_std: .* allowed only with likelihood: gaussian"),
         ("variants.ae.hidden", [0], r"variants\.ae\.hidden: \[0\] is not allowed"),
         ("variants.ae.decoder_hidden", "wide", r"variants\.ae\.decoder_hidden: 'wide' is not"),
-        ("variants.ae.train", {"lr": 0.1}, r"variants\.ae\.train: unknown key 'lr'; allowed:"),
+        ("variants.ae.train", {"patience": 3}, r"ae\.train: unknown key 'patience'; allowed:"),
         ("variants.ae.train", {"batch_size": 0}, r"variants\.ae\.train\.batch_size: 0 is not"),
         # strict types: YAML's true is no integer, and 1e-3 (a string to YAML) no number
         ("train.batch_size", True, r"train\.batch_size: True is not allowed; expected an integer"),

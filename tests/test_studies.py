@@ -26,6 +26,7 @@ from aebench.config import (
 )
 from aebench.data import DatasetError, training_subset
 from aebench.report.intervals import signed_text
+from aebench.resolve import settings_files
 from aebench.studies import POINTS_FILE, StaleStudies, check_points, render_points, write_points
 from aebench.study_report import (
     StudyResults,
@@ -96,12 +97,43 @@ def test_noise_level_code_size_and_data_size_are_swept(raw_params):
     assert "train_images" not in params.variants["ae"].to_dict()  # old checkpoints unchanged
 
 
+def test_the_learning_rate_is_a_variant_key_and_a_study_key(raw_params, tmp_path):
+    """``train.lr`` (how a variant is trained, not its model) is set per variant and swept by a
+    study: each point trains at its own rate, and a point reuses a run variant's runs only when
+    their learning rates agree too."""
+    raw_params["variants"]["vae_slow"] = {**raw_params["variants"]["vae"], "train": {"lr": 3e-4}}
+    raw_params["run"]["variants"] = ["ae", "vae", "vae_slow"]
+    study = {"variants": ["vae", "ae"], "key": "train.lr", "values": [3e-4, 1e-3, 3e-3]}
+    params = parse_params(_with_studies(raw_params, {"lr": study}))
+    assert params.train_for("vae_slow").lr == 3e-4
+    assert params.train_for("vae") == params.train  # no override: train.* as it was
+    vae, ae = params.studies["lr"].curves
+    # 3e-4 for vae equals vae_slow (same model, same rate): its runs are reused
+    assert vae.points == ((3e-4, "vae_slow"), (1e-3, "vae"), (3e-3, "vae--train_lr-0p003"))
+    assert ae.points == ((3e-4, "ae--train_lr-0p0003"), (1e-3, "ae"), (3e-3, "ae--train_lr-0p003"))
+    assert params.train_for("ae--train_lr-0p0003").lr == 3e-4
+    assert params.train_for("vae--train_lr-0p003").lr == 3e-3
+    # the resolved settings carry the rate the stage trains at; the spec stays the model's
+    files = {
+        p.relative_to(tmp_path).as_posix(): json.loads(t)
+        for p, t in settings_files(params, tmp_path).items()
+    }
+    assert files["train/ae--train_lr-0p003.json"]["train"]["lr"] == 3e-3
+    assert files["train/ae.json"]["train"]["lr"] == params.train.lr
+    assert "train" not in files["train/ae--train_lr-0p003.json"]["variant"]
+    raw_params["variants"]["vae_slow"]["train"]["lr"] = 0
+    with pytest.raises(
+        ParamsError, match=r"vae_slow\.train\.lr: 0(\.0)? is not allowed; expected a number > 0"
+    ):
+        parse_params(raw_params)
+
+
 @pytest.mark.parametrize(
     ("study", "message"),
     [
         (
             {"variants": ["ae"], "key": "beta", "values": [2]},
-            "has no setting 'beta' to sweep; it has: latent_dim, train_images",
+            "has no setting 'beta' to sweep; it has: latent_dim, train_images, train.lr",
         ),
         (
             {"variants": ["ae"], "key": "hidden", "values": [2]},
