@@ -272,7 +272,7 @@ def test_published_site_history_point_to_commit_page_and_back(
         assert regression in changes and "regression" in changes
         assert noise not in changes
         assert page.locator("svg a").count() >= 2 * 7  # every point of every chart is a link
-        link = page.locator(f"#commit-{regression} a")
+        link = page.locator(f"#{repo.anchors['regression']} a")
         link.click()
         page.wait_for_url("**/reports/*.html")
         assert "as committed at" in page.locator("nav.site").inner_text()

@@ -74,6 +74,7 @@ def base_results() -> Results:
 class ThrowAwayRepo:
     path: Path
     commits: dict[str, str] = field(default_factory=dict)  # label -> short hash
+    anchors: dict[str, str] = field(default_factory=dict)  # label -> the history's row id
     clock: int = 1_700_000_000
 
     def commit(self, label: str, message: str) -> str:
@@ -89,6 +90,7 @@ class ThrowAwayRepo:
             env={"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp},
         )
         self.commits[label] = _git(self.path, "rev-parse", "--short", "HEAD")
+        self.anchors[label] = "commit-" + _git(self.path, "rev-parse", "HEAD")[:12]
         return self.commits[label]
 
     def write(self, path: str, text: str) -> None:
@@ -282,8 +284,8 @@ def test_page_and_csv(repo, history, tmp_path):
     assert "hardware changed: CPU Intel AVX512, 1 thread → CPU AMD AVX2, 1 thread" in page
     assert "settings changed: another experiment" in page
     # each chart's points link to their commit's row
-    assert f'xlink:href="#commit-{repo.commits["regression"]}"' in page
-    assert f'id="commit-{repo.commits["regression"]}"' in page
+    assert f'xlink:href="#{repo.anchors["regression"]}"' in page
+    assert f'id="{repo.anchors["regression"]}"' in page
     points = pd.read_csv(tmp_path / "out" / "history.csv")
     assert len(points) == 7 * 2 * 2  # commits × variants × metrics
     row = points[
@@ -314,3 +316,136 @@ def test_cli_history(repo, capsys, monkeypatch, tmp_path):
     assert exit_info.value.code == 2
     assert "unknown revision range: 'no-such-branch..HEAD'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+# --- what the reviewer of the first version found ------------------------------------------------
+
+
+def test_pairing_resolves_a_shift_that_welch_cannot(tmp_path):
+    """+0.001 on every seed, against a seed spread of about 0.0016: the paired interval (the
+    same seeds on the same hardware) resolves it, Welch's over the means does not."""
+    for with_runs in (True, False):
+        repo = build_repository(tmp_path / f"runs-{with_runs}")
+        last = base_results().shifted("vae", "recon_mse", WITHIN_NOISE)
+        last = last.shifted("ae", "recon_mse", 0.51).shifted("vae", "probe_accuracy", 0.05)
+        if not with_runs:  # the last commit's results as they were, without runs.csv
+            repo.results(last, AMD, runs_csv=False)
+            repo.commit("before", "runs.csv removed")
+        repo.results(last.shifted("vae", "recon_mse", 0.001), AMD, runs_csv=with_runs)
+        repo.commit("small", "vae recon_mse +0.001 on every seed")
+        # a range's first commit has nothing before it in the range to be compared with
+        assert read_history(repo.path, "HEAD~1..HEAD").steps == []
+        history = read_history(repo.path)
+        step = next(
+            s
+            for s in history.steps
+            if s.new.commit.short == repo.commits["small"] and s.key[1:] == ("vae", "recon_mse")
+        )
+        assert step.paired is with_runs
+        assert step.change.kind == (REGRESSION if with_runs else NOT_RESOLVED)
+
+
+def test_a_stale_runs_table_is_not_paired(tmp_path):
+    repo = build_repository(tmp_path / "r")
+    moved = base_results().shifted("ae", "recon_mse", 0.55)
+    repo.results(moved, AMD)
+    repo.commit("fresh", "runs.csv and metrics agree")
+    stale_runs = (repo.path / "reports" / "runs.csv").read_text()
+    repo.results(moved.shifted("ae", "recon_mse", 0.05), AMD)
+    (repo.path / "reports" / "runs.csv").write_text(stale_runs)  # left behind
+    repo.commit("stale", "metrics moved, runs.csv did not")
+    step = next(
+        s
+        for s in read_history(repo.path).steps
+        if s.new.commit.short == repo.commits["stale"] and s.key[1:] == ("ae", "recon_mse")
+    )
+    assert not step.paired and step.change.diff.estimate == pytest.approx(0.05)
+
+
+def test_merged_branches_are_read_along_the_first_parent(tmp_path):
+    repo = build_repository(tmp_path / "r")
+    results = base_results().shifted("ae", "recon_mse", 0.5).shifted("vae", "probe_accuracy", 0.05)
+    _git(repo.path, "checkout", "-q", "-b", "feature")
+    repo.results(results.shifted("ae", "recon_mse", 0.2), AMD)
+    repo.commit("feature", "on a branch")
+    _git(repo.path, "checkout", "-q", "main")
+    repo.results(results.shifted("vae", "recon_mse", 0.2), AMD)
+    repo.commit("main", "on main")
+    # both sides changed the results: the merge conflicts, and is resolved by a re-run
+    subprocess.run(
+        ["git", "merge", "-q", "--no-commit", "feature"],
+        cwd=repo.path,
+        check=False,
+        capture_output=True,
+    )
+    repo.results(results.shifted("ae", "recon_mse", 0.2).shifted("vae", "recon_mse", 0.2), AMD)
+    repo.commit("merge", "merge feature")
+    history = read_history(repo.path)
+    shown = [c.short for c in history.commits]
+    assert repo.commits["feature"] not in shown
+    assert shown[-2:] == [repo.commits["main"], repo.commits["merge"]]
+    moved = {
+        s.key[1]
+        for s in history.steps
+        if s.new.commit.short == repo.commits["merge"] and s.change.kind != UNCHANGED
+    }
+    assert moved == {"ae"}  # the merge brought the branch's ae change; vae was already there
+
+
+def test_an_unreadable_commit_is_named_and_left_out(tmp_path):
+    repo = build_repository(tmp_path / "r")
+    for label, text in [
+        ("badkey", '{"mnist5k.recon_mse.mean": 0.1}'),
+        ("nan_count", '{"mnist5k.ae.recon_mse.mean": 0.1, "mnist5k.ae.recon_mse.count": NaN}'),
+        ("binary", None),
+    ]:
+        path = repo.path / "reports" / "metrics.json"
+        if text is None:
+            path.write_bytes(b"\xff\xfe\x00garbage")
+        else:
+            path.write_text(text)
+        repo.commit(label, f"a malformed file: {label}")
+    repo.results(base_results(), AMD)
+    repo.commit("good", "readable again")
+    history = read_history(repo.path)
+    assert [p.split(":")[0] for p in history.problems] == [
+        repo.commits[label] for label in ("badkey", "nan_count", "binary")
+    ]
+    assert "reports/metrics.json or runs.csv at" in history.problems[0]
+    assert history.commits[-1].short == repo.commits["good"]
+
+
+def test_a_variant_name_with_a_space_is_read(tmp_path):
+    repo = build_repository(tmp_path / "r")
+    results = Results({"my model": base_results().runs["ae"]})
+    repo.results(results, AMD)
+    repo.commit("space", "a variant whose name holds a space")
+    history = read_history(repo.path)
+    assert any(key[1] == "my model" for key in history.sections["default"][-1].stats)
+
+
+def test_the_studies_section_gets_intervals_from_its_runs_table(tmp_path):
+    repo = build_repository(tmp_path / "r")
+    for label, shift in (("study1", 0.0), ("study2", 0.01)):
+        values = 0.05 + SPREAD + shift
+        means = {"beta": {"mnist5k": {"vae--beta-2": {"recon_mse": float(values.mean())}}}}
+        rows = pd.DataFrame(
+            {
+                "study": "beta",
+                "dataset": "mnist5k",
+                "curve": "vae",
+                "value": 2.0,
+                "variant": "vae--beta-2",
+                "seed": list(SEEDS),
+                "recon_mse": values,
+            }
+        )
+        repo.write("reports/studies/metrics.json", json.dumps(means))
+        rows.to_csv(repo.path / "reports/studies/runs.csv", index=False)
+        repo.write("reports/studies/environment.json", json.dumps(AMD))
+        repo.commit(label, f"studies {label}")
+    history = read_history(repo.path)
+    point = history.sections["studies"][0].stats[("mnist5k", "beta: vae--beta-2", "recon_mse")]
+    assert point.count == 5 and point.std == pytest.approx(np.std(SPREAD, ddof=1))
+    (step,) = [s for s in history.steps if s.section == "studies"]
+    assert step.paired and step.change.kind == REGRESSION

@@ -16,41 +16,53 @@ from tests.test_history import INTEL, ThrowAwayRepo, base_results, build_reposit
 
 
 class Links(HTMLParser):
-    """Every href and src of a page, SVG links included."""
+    """Every href and src of a page, SVG links included, and every element id."""
 
     def __init__(self) -> None:
         super().__init__()
         self.targets: list[str] = []
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for name, value in attrs:
             if name in ("href", "src", "xlink:href") and value:
                 self.targets.append(value)
+            if name == "id" and value:
+                self.ids.add(value)
+
+
+def parsed(page: Path) -> Links:
+    parser = Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
 
 
 def links_of(page: Path) -> list[str]:
-    parser = Links()
-    parser.feed(page.read_text(encoding="utf-8"))
-    return parser.targets
+    return parsed(page).targets
 
 
 def crawl(root: Path) -> set[Path]:
     """Every page reached by following relative links from the front page; a dead link fails."""
-    seen, todo = set(), [root / "index.html"]
+    seen, todo, fragments = set(), [root / "index.html"], []
     while todo:
         page = todo.pop()
         if page in seen:
             continue
         seen.add(page)
         for target in links_of(page):
-            url, _ = urldefrag(target)
-            if not url or url.startswith("data:"):
+            url, fragment = urldefrag(target)
+            if url.startswith("data:"):
                 continue
             assert not re.match(r"^[a-z]+:", url), f"{page}: link to elsewhere {target!r}"
-            resolved = (page.parent / url).resolve()
+            resolved = (page.parent / url).resolve() if url else page
             assert resolved.is_file(), f"{page.relative_to(root)}: dead link {target!r}"
+            if fragment and resolved.suffix == ".html":
+                fragments.append((page, resolved, fragment))
             if resolved.suffix == ".html":
                 todo.append(resolved)
+    for page, target, fragment in fragments:  # every #anchor names an element of its page
+        if target.suffix == ".html" and not fragment.startswith("m"):  # SVG marker refs: #m…
+            assert fragment in parsed(target).ids, f"{page.relative_to(root)}: dead #{fragment}"
     return seen
 
 
@@ -96,14 +108,13 @@ def test_a_past_report_links_back_to_the_history(repo, tmp_path):
     site = tmp_path / "site"
     publish(repo.path, site)
     history = (site / "history" / "index.html").read_text()
-    regression = repo.commits["regression"]
     targets = re.findall(r"<a xlink:href=\"([^\"]+)\"", history)
     assert targets and all(t.startswith("../reports/") for t in targets)
-    row = re.search(rf'<span id="commit-{regression}"><a href="([^"]+)"', history)
+    row = re.search(rf'<span id="{repo.anchors["regression"]}"><a href="([^"]+)"', history)
     assert row is not None
     page = (site / "history" / row.group(1)).resolve()
     text = page.read_text()
-    assert f"#commit-{regression}" in text and "back to the history" in text
+    assert f"#{repo.anchors['regression']}" in text and "back to the history" in text
     assert "Report</h1>" in text  # the committed page itself, below the bar
 
 
@@ -145,3 +156,32 @@ def test_publish_refuses_a_folder_that_is_not_a_site(repo, tmp_path, capsys, mon
     assert "page(s) written" in capsys.readouterr().out
     main(["publish", str(tmp_path / "fresh")])  # a site from before: brought up to date
     assert "0 page(s) written" in capsys.readouterr().out
+
+
+def test_a_tip_without_a_report_gets_a_front_page_saying_so(repo, tmp_path):
+    (repo.path / "reports" / "index.html").unlink()
+    repo.commit("noreport", "the report removed")
+    site = tmp_path / "site"
+    publish(repo.path, site)
+    front = (site / "index.html").read_text()
+    assert "No report at this commit" in front
+    assert {p.resolve() for p in site.rglob("*.html")} == crawl(site.resolve())
+
+
+def test_a_broken_manifest_is_rebuilt_and_a_narrower_range_drops_old_pages(repo, tmp_path):
+    site = tmp_path / "site"
+    publish(repo.path, site)
+    (site / "manifest.json").write_text("[1, 2")  # edited by hand, cut short
+    again = publish(repo.path, site)  # every past page checked again (same bytes: kept)
+    assert len([p for p in again.kept if p.startswith("reports/")]) >= 6
+    assert len(json.loads((site / "manifest.json").read_text())) == 6
+    narrower = publish(repo.path, site, "HEAD~2..HEAD")
+    assert narrower.removed  # pages of commits outside the range are gone
+    assert {p.resolve() for p in site.rglob("*.html")} == crawl(site.resolve())
+
+
+def test_an_empty_range_is_one_clear_message(repo, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(repo.path)
+    with pytest.raises(SystemExit):
+        main(["publish", str(tmp_path / "site"), "--range", "HEAD..HEAD"])
+    assert "holds no commit: nothing to publish" in capsys.readouterr().err

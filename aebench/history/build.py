@@ -8,7 +8,7 @@ from pathlib import Path
 from aebench.compare import CompareError
 from aebench.history.git_store import Commit, GitStore, commits_changing
 from aebench.history.snapshots import SECTIONS, SettingsDigests, Snapshot, read_snapshot
-from aebench.history.steps import Break, Step, series_steps
+from aebench.history.steps import Break, Step, control_per_commit_pair, series_steps
 
 
 @dataclass
@@ -19,6 +19,7 @@ class History:
     steps: list[Step] = field(default_factory=list)
     breaks: list[Break] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # unreadable files, named by commit
+    _positions: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def resolved(self) -> list[Step]:
@@ -27,7 +28,10 @@ class History:
         return sorted(chosen, key=lambda s: self.position(s.new.commit), reverse=True)
 
     def position(self, commit: Commit) -> int:
-        return next(i for i, c in enumerate(self.commits) if c.full == commit.full)
+        """The commit's place in the range, oldest first."""
+        if len(self._positions) != len(self.commits):
+            self._positions = {c.full: i for i, c in enumerate(self.commits)}
+        return self._positions[commit.full]
 
 
 def read_history(cwd: Path, rev_range: str = "HEAD") -> History:
@@ -58,6 +62,7 @@ def read_history(cwd: Path, rev_range: str = "HEAD") -> History:
         steps, breaks = series_steps(snapshots)
         history.steps += steps
         history.breaks += breaks
+    history.steps = control_per_commit_pair(history.steps)
     return history
 
 

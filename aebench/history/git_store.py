@@ -24,10 +24,17 @@ class Commit:
     timestamp: int  # committer time, seconds since the epoch (git's %ct)
     date: str  # committer date, YYYY-MM-DD
 
+    @property
+    def anchor(self) -> str:
+        """A fixed-length id for links (git's short hashes grow with the repository, which would
+        break links kept in pages built earlier)."""
+        return f"commit-{self.full[:12]}"
+
 
 def commits_changing(repo: Path, rev_range: str, paths: list[str]) -> list[Commit]:
     """The commits of ``rev_range`` (git log syntax: ``A..B``, ``HEAD~30..``, a branch) that
-    changed any of ``paths``, oldest first."""
+    changed any of ``paths``, oldest first, along the first-parent line: a branch's results count
+    from the merge that brought them, so consecutive commits are never on two branches."""
     if rev_range.startswith("-"):
         raise CompareError(f"unknown revision range: {rev_range!r} (try HEAD~30..HEAD or main)")
     done = subprocess.run(
@@ -35,6 +42,7 @@ def commits_changing(repo: Path, rev_range: str, paths: list[str]) -> list[Commi
             "git",
             "log",
             "--reverse",
+            "--first-parent",
             "--format=%H%x00%h%x00%ct%x00%cs%x00%s",
             rev_range,
             "--",
@@ -56,6 +64,24 @@ def commits_changing(repo: Path, rev_range: str, paths: list[str]) -> list[Commi
         full, short, timestamp, date, subject = line.split("\0", 4)
         commits.append(Commit(full, short, subject, int(timestamp), date))
     return commits
+
+
+def _askable(name: str) -> bool:
+    """A name ``git cat-file --batch`` reads as one request: a newline would split it in two and
+    put every later answer out of step."""
+    return "\n" not in name and "\r" not in name
+
+
+def _header(line: bytes) -> tuple[str, str, int] | None:
+    """``(object id, type, size)`` from a batch answer's first line; None where the object is
+    missing (the answer then names the request, which may hold spaces)."""
+    parts = line.decode("utf-8", errors="replace").rstrip("\n").split(" ")
+    if len(parts) != 3 or not parts[2].isdigit() or parts[1] not in OBJECT_TYPES:
+        return None
+    return parts[0], parts[1], int(parts[2])
+
+
+OBJECT_TYPES = ("blob", "tree", "commit", "tag")
 
 
 class GitStore:
@@ -88,9 +114,10 @@ class GitStore:
     def close(self) -> None:
         for process in (self._process, self._check):
             if process is not None and process.poll() is None:
-                assert process.stdin is not None
+                assert process.stdin is not None and process.stdout is not None
                 process.stdin.close()
                 process.wait()
+                process.stdout.close()
 
     def blob_id(self, commit: Commit, path: str) -> str | None:
         """The blob id of ``path`` in ``commit`` without reading its content; None if absent."""
@@ -98,22 +125,26 @@ class GitStore:
             self._check = self._start("--batch-check")
         stdin, stdout = self._check.stdin, self._check.stdout
         assert stdin is not None and stdout is not None
+        if not _askable(path):
+            return None
         stdin.write(f"{commit.full}:{path}\n".encode())
         stdin.flush()
-        header = stdout.readline().decode().split()
-        return header[0] if len(header) == 3 and header[1] == "blob" else None
+        header = _header(stdout.readline())
+        return header[0] if header and header[1] == "blob" else None
 
     def object(self, name: str) -> tuple[str, bytes] | None:
         """``(object id, content)`` of ``name`` (``<commit>:<path>`` or an id); None if absent."""
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
+        if not _askable(name):
+            return None
         stdin.write(name.encode() + b"\n")
         stdin.flush()
-        header = stdout.readline().decode().split()
-        if len(header) != 3:  # "<name> missing" (or ambiguous)
+        header = _header(stdout.readline())
+        if header is None:  # "<name> missing" (or ambiguous): no content follows
             return None
         object_id, kind, size = header
-        content = stdout.read(int(size))
+        content = stdout.read(size)
         stdout.read(1)  # the newline after every object
         return (object_id, content) if kind == "blob" else None
 
@@ -135,8 +166,10 @@ def tip_commit(repo: Path, rev_range: str) -> Commit:
         text=True,
         check=False,
     )
-    if done.returncode != 0 or not done.stdout.strip():
+    if done.returncode != 0:
         raise CompareError(f"unknown revision range: {rev_range!r} (try HEAD~30..HEAD or main)")
+    if not done.stdout.strip():
+        raise CompareError(f"the range {rev_range!r} holds no commit: nothing to publish")
     full, short, timestamp, date, subject = done.stdout.rstrip("\n").split("\0", 4)
     return Commit(full, short, subject, int(timestamp), date)
 
@@ -144,10 +177,10 @@ def tip_commit(repo: Path, rev_range: str) -> Commit:
 def files_under(repo: Path, commit: Commit, directory: str) -> list[str]:
     """Every file path under ``directory`` in ``commit`` (recursive)."""
     done = subprocess.run(
-        ["git", "ls-tree", "-r", "--name-only", commit.full, "--", directory],
+        ["git", "ls-tree", "-r", "-z", "--name-only", commit.full, "--", directory],
         cwd=repo,
         capture_output=True,
         text=True,
         check=False,
     )
-    return done.stdout.splitlines() if done.returncode == 0 else []
+    return [p for p in done.stdout.split("\0") if p] if done.returncode == 0 else []

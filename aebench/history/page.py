@@ -37,7 +37,7 @@ figure.history svg { max-width: 100%; height: auto; }
 
 def anchor_link(section: str, commit: Commit) -> str:
     """Where a point links on a stand-alone history page: its row in the commits table."""
-    return f"#commit-{commit.short}"
+    return f"#{commit.anchor}"
 
 
 def interval(stat: Stat) -> tuple[float, float] | None:
@@ -74,7 +74,40 @@ def points_table(history: History) -> pd.DataFrame:
                         "ci_high": bounds[1],
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=POINT_COLUMNS)
+
+
+POINT_COLUMNS = (
+    "section",
+    "dataset",
+    "variant",
+    "metric",
+    "commit",
+    "date",
+    "subject",
+    "hardware",
+    "settings",
+    "mean",
+    "std",
+    "count",
+    "ci_low",
+    "ci_high",
+)
+CHANGE_COLUMNS = (
+    "section",
+    "dataset",
+    "variant",
+    "metric",
+    "old_commit",
+    "new_commit",
+    "subject",
+    "kind",
+    "change",
+    "ci_low",
+    "ci_high",
+    "test",
+    "reason",
+)
 
 
 def changes_table(history: History) -> pd.DataFrame:
@@ -99,7 +132,7 @@ def changes_table(history: History) -> pd.DataFrame:
                 "reason": step.change.reason,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
 
 
 # --- charts ------------------------------------------------------------------------------------
@@ -344,7 +377,7 @@ def _commits_section(history: History, link: CommitLink) -> list[str]:
         )
         rows.append(
             [
-                f'<span id="commit-{commit.short}">{_commit_cell(held[0], commit, link)}</span>',
+                f'<span id="{commit.anchor}">{_commit_cell(held[0], commit, link)}</span>',
                 commit.date,
                 _subject(commit),
                 html.escape(", ".join(held)),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,11 +52,13 @@ class Published:
     out_dir: Path
     written: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # sections without a report at the tip
 
 
-def doc_page(repo_path: str) -> str | None:
-    """A Markdown file's page on the site; None where it has none."""
+def doc_page(repo_path: str, sections: list[str] | None = None) -> str | None:
+    """A Markdown file's page on the site; None where it has none (a report the published commit
+    does not hold, where ``sections`` says which it holds)."""
     if repo_path == "README.md":
         return "docs/readme.html"
     if repo_path == "docs/README.md":
@@ -64,12 +67,16 @@ def doc_page(repo_path: str) -> str | None:
         return repo_path.removesuffix(".md") + ".html"
     for section in SECTIONS:
         if repo_path in (section.path("README.md"), section.path("index.html")):
-            return LATEST[section.name]
+            held = sections is None or section.name in sections
+            return LATEST[section.name] if held else None
     return None
 
 
 def past_page(blob_id: str) -> str:
     return f"reports/{blob_id[:16]}.html"
+
+
+PAST_PAGE = re.compile(r"reports/[0-9a-f]{16}\.html")
 
 
 def navigation(page: str, sections: list[str], extra: str = "") -> str:
@@ -134,14 +141,16 @@ def publish(cwd: Path, out_dir: Path, rev_range: str = "HEAD") -> Published:
     published = Published(Path(out_dir))
     site = SiteWriter(out_dir, published)
     manifest_path = Path(out_dir) / MANIFEST
-    old_manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    old_manifest = read_manifest(manifest_path)
+    if not manifest_path.is_file():  # marks the folder as a site from the start: a first
+        write_text(manifest_path, "{}\n")  # build that fails part-way can be run again
     with GitStore(cwd) as store:
         tip = tip_commit(store.repo, rev_range)
         pages = past_reports(store, history)
         sections = [s.name for s in SECTIONS if store.blob_id(tip, s.path("index.html"))]
         published.missing = [s.name for s in SECTIONS if s.name not in sections]
-        manifest = write_past_reports(store, site, pages, old_manifest, sections)
-        write_latest(store, site, tip, sections)
+        manifest = write_past_reports(store, site, pages, old_manifest, sections, history)
+        write_latest(store, site, tip, sections, pages)
         link = report_link(pages)
         nav = navigation(HISTORY_PAGE, sections)
         site.write(HISTORY_PAGE, render_page(history, link, nav))
@@ -149,8 +158,32 @@ def publish(cwd: Path, out_dir: Path, rev_range: str = "HEAD") -> Published:
         site.write("history/changes.csv", changes_table(history).to_csv(index=False))
         write_past_index(site, pages, sections)
         write_docs(store, site, tip, sections)
+    remove_stale_pages(site, old_manifest, manifest)
     write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return published
+
+
+def read_manifest(path: Path) -> dict:
+    """The previous build's record; an unreadable one (edited by hand, cut short) is ignored,
+    so every past-report page is written again."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(manifest, dict):
+        return {}
+    return {page: entry for page, entry in manifest.items() if isinstance(entry, dict)}
+
+
+def remove_stale_pages(site: SiteWriter, old: dict, new: dict) -> None:
+    """Past-report pages an earlier build wrote that this one no longer has (a narrower range, a
+    rewritten history): removed, so the site shows only what the range holds. Only pages the
+    manifest names are touched."""
+    for page in set(old) - set(new):
+        path = site.root / page
+        if PAST_PAGE.fullmatch(page) and path.is_file():
+            path.unlink()
+            site.published.removed.append(page)
 
 
 # --- past reports ------------------------------------------------------------------------------
@@ -191,7 +224,7 @@ def report_link(pages: list[PastReport]):
 
     def link(section: str, commit: Commit) -> str:
         target = by_commit.get((section, commit.full))
-        return relative_url(HISTORY_PAGE, target) if target else f"#commit-{commit.short}"
+        return relative_url(HISTORY_PAGE, target) if target else f"#{commit.anchor}"
 
     return link
 
@@ -202,9 +235,11 @@ def write_past_reports(
     pages: list[PastReport],
     old_manifest: dict,
     sections: list[str],
+    history: History,
 ) -> dict:
     """One page per distinct committed report file, skipped where the manifest says it is
     already there as it would be written (its blob, its commits)."""
+    in_history = {c.full for c in history.commits}
     holders: dict[str, list[PastReport]] = {}
     for report in pages:
         holders.setdefault(report.blob, []).append(report)
@@ -213,6 +248,7 @@ def write_past_reports(
         page = reports[0].page
         entry = {
             "section": reports[0].section,
+            "in_history": [r.commit.full in in_history for r in reports],
             "commits": [r.commit.full for r in reports],
             "navigation": NAVIGATION_VERSION,
             "sections": sections,
@@ -223,20 +259,25 @@ def write_past_reports(
             continue
         found = store.object(blob)
         assert found is not None, f"blob {blob} vanished from the repository"
-        site.write(
-            page, with_navigation(found[1].decode("utf-8"), past_nav(page, reports, sections))
-        )
+        text = found[1].decode("utf-8", errors="replace")
+        site.write(page, with_navigation(text, past_nav(page, reports, sections, in_history)))
     return manifest
 
 
-NAVIGATION_VERSION = 1  # bump when the bar's markup changes, so every past page is rewritten
+NAVIGATION_VERSION = 2  # bump when the bar's markup changes, so every past page is rewritten
 
 
-def past_nav(page: str, reports: list[PastReport], sections: list[str]) -> str:
+def past_nav(
+    page: str, reports: list[PastReport], sections: list[str], in_history: set[str]
+) -> str:
+    """The bar over a past report: which commit(s) committed it, each linked to its row in the
+    history (a commit that changed the page but not the results has no row: the page's top)."""
     title = SECTION_BY_NAME[reports[0].section].title
     back = relative_url(page, HISTORY_PAGE)
     commits = ", ".join(
-        f'<a href="{html.escape(back)}#commit-{r.commit.short}"><code>{r.commit.short}</code></a>'
+        f'<a href="{html.escape(back)}'
+        f'{"#" + r.commit.anchor if r.commit.full in in_history else ""}">'
+        f"<code>{r.commit.short}</code></a>"
         f" ({r.commit.date}, {html.escape(r.commit.subject[:80])})"
         for r in reports
     )
@@ -272,18 +313,38 @@ def write_past_index(site: SiteWriter, pages: list[PastReport], sections: list[s
 # --- latest reports and docs -------------------------------------------------------------------
 
 
-def write_latest(store: GitStore, site: SiteWriter, tip: Commit, sections: list[str]) -> None:
-    """Each section's report as the newest commit holds it, with the bar."""
+def write_latest(
+    store: GitStore,
+    site: SiteWriter,
+    tip: Commit,
+    sections: list[str],
+    pages: list[PastReport],
+) -> None:
+    """Each section's report as the newest commit holds it, with the bar naming the commit that
+    committed it. Without a default report at the tip, the front page says so (the bar's
+    "Report" link must lead somewhere, and an older build's front page must not linger)."""
     for name in sections:
         section: Section = SECTION_BY_NAME[name]
         found = store.blob(tip, section.path("index.html"))
         assert found is not None
         page = LATEST[name]
+        made = [p.commit for p in pages if p.section == name and p.blob == found[0]]
+        commit = made[-1] if made else tip
         extra = (
-            f"Latest {html.escape(section.title.lower())} report, commit <code>{tip.short}</code>."
+            f"Latest {html.escape(section.title.lower())} report, committed at "
+            f"<code>{commit.short}</code> ({commit.date})."
+        )
+        text = found[1].decode("utf-8", errors="replace")
+        site.write(page, with_navigation(text, navigation(page, sections, extra)))
+    if "default" not in sections:
+        body = (
+            "<h1>No report at this commit</h1>"
+            f"<p>Commit <code>{tip.short}</code> holds no committed default report "
+            "(<code>reports/index.html</code>): run the pipeline and commit <code>reports/</code>. "
+            "The history and the past reports are in the bar above.</p>"
         )
         site.write(
-            page, with_navigation(found[1].decode("utf-8"), navigation(page, sections, extra))
+            LATEST["default"], plain_page("aebench", navigation("index.html", sections), body)
         )
 
 
@@ -300,7 +361,9 @@ def write_docs(store: GitStore, site: SiteWriter, tip: Commit, sections: list[st
         page = doc_page(source)
         if text is None or page is None:
             continue
-        body = render_markdown_page(text, source, page, doc_page, read_file)
+        body = render_markdown_page(
+            text, source, page, lambda path: doc_page(path, sections), read_file
+        )
         title = next(
             (line.lstrip("# ") for line in text.splitlines() if line.startswith("#")), source
         )

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
 import yaml
 
-from aebench.compare import CompareError, Stat, parse_environment, parse_metrics, split_stats
+from aebench.compare import CompareError, Stat, parse_environment, split_stats
 from aebench.history.git_store import Commit, GitStore
 from aebench.report.headline import HEADLINE
 
@@ -36,7 +37,7 @@ class Section:
     name: str
     title: str
     report_dir: str
-    nested: bool = False  # {study: {dataset: {variant: {metric: value}}}} (one value per run)
+    nested: bool = False  # {study: {dataset: {variant: {metric: mean over seeds}}}}
     headline_only: bool = True  # draw the headline table's metrics (studies draw what they hold)
 
     def path(self, name: str) -> str:
@@ -84,13 +85,21 @@ def hardware_class(environment: dict | None) -> str:
     return f"CPU {vendor} {environment.get('cpu_capability', '?')}, {threads} thread{plural}"
 
 
-def flat_stats(text: str, source: str, keep: Iterable[str] | None) -> dict[SeriesKey, Stat]:
+def flat_stats(payload: dict, keep: Iterable[str] | None) -> dict[SeriesKey, Stat]:
     """The report's flat ``dataset.variant.metric.mean|std|count`` file; evaluator scalars and
     metrics outside ``keep`` (None: all but timings) left out."""
     wanted = None if keep is None else set(keep)
+    numbers = {}
+    for key, value in payload.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{key!r} is {value!r}, expected a number")
+        numbers[key] = float(value)
     out = {}
-    for key, stat in split_stats(parse_metrics(text, source)).items():
-        dataset, variant, metric = key.split(".", 2)
+    for key, stat in split_stats(numbers).items():
+        parts = key.split(".", 2)
+        if len(parts) != 3:
+            raise ValueError(f"{key!r} is not dataset.variant.metric")
+        dataset, variant, metric = parts
         if variant == "evaluator" or is_timing(metric):
             continue
         if wanted is None or metric in wanted:
@@ -98,13 +107,9 @@ def flat_stats(text: str, source: str, keep: Iterable[str] | None) -> dict[Serie
     return out
 
 
-def nested_stats(text: str, source: str) -> dict[SeriesKey, Stat]:
-    """The studies' ``{study: {dataset: {variant: {metric: value}}}}``; each series is named
-    ``study: variant`` (a variant can sit in several studies)."""
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CompareError(f"{source} is not valid JSON: {err}") from err
+def nested_stats(payload: dict) -> dict[SeriesKey, Stat]:
+    """The studies' ``{study: {dataset: {variant: {metric: mean over seeds}}}}``; each series is
+    named ``study: variant`` (a variant can sit in several studies)."""
     out = {}
     for study, datasets in payload.items():
         for dataset, variants in datasets.items():
@@ -113,6 +118,35 @@ def nested_stats(text: str, source: str) -> dict[SeriesKey, Stat]:
                     if isinstance(value, int | float) and not is_timing(metric):
                         out[(dataset, f"{study}: {variant}", metric)] = Stat(float(value))
     return out
+
+
+def with_seed_spread(stats: dict[SeriesKey, Stat], runs: pd.DataFrame) -> dict[SeriesKey, Stat]:
+    """The studies' means with their std and seed count from the committed per-run values (the
+    metrics file holds means only), where those values agree with the mean."""
+    out = dict(stats)
+    for key, stat in stats.items():
+        values = seed_values(runs, key)
+        if values is None or not math.isclose(
+            values.mean(), stat.mean, rel_tol=1e-9, abs_tol=1e-12
+        ):
+            continue
+        std = float(values.std(ddof=1)) if len(values) > 1 else None
+        out[key] = Stat(stat.mean, std, len(values))
+    return out
+
+
+def seed_values(runs: pd.DataFrame | None, key: SeriesKey) -> pd.Series | None:
+    """The per-seed values of a series in a committed runs table, indexed by seed."""
+    dataset, variant, metric = key
+    if runs is None or not {"dataset", "variant", "seed", metric} <= set(runs.columns):
+        return None
+    rows = runs[(runs["dataset"] == dataset) & (runs["variant"] == study_variant(variant))]
+    if ": " in variant:
+        if "study" not in runs:
+            return None
+        rows = rows[rows["study"] == variant.split(": ", 1)[0]]
+    values = rows.drop_duplicates("seed").set_index("seed")[metric].dropna()
+    return values if len(values) else None
 
 
 def study_variant(series_variant: str) -> str:
@@ -124,8 +158,10 @@ class SettingsDigests:
     """Per commit and variant, a digest of what produced the variant's results.
 
     Where the commit has resolved settings files (``settings/train|evaluate/<variant>.json``,
-    ``settings/data/<dataset>.json``) their blob ids are the digest; before those existed, the
-    variant's ``params.yaml`` entry with the ``train``, ``evaluate`` and data sections. The two
+    ``settings/data|evaluator/<dataset>.json``: the sample metrics score with the evaluator's
+    features, so a retrained evaluator is another experiment) their blob ids are the digest;
+    before those existed, the variant's ``params.yaml`` entry with the ``train``, ``evaluate``,
+    ``evaluator`` and data sections. The two
     forms never match, so the commit that introduced the settings files starts a new experiment:
     a break the history states rather than a join it cannot check.
     """
@@ -141,13 +177,14 @@ class SettingsDigests:
             for kind in ("train", "evaluate")
         ]
         if ids[0] is not None:
-            data = self.store.blob(commit, f"settings/data/{dataset}.json")
-            parts = [found[0] if found else "-" for found in (*ids, data)]
+            shared = [f"settings/{kind}/{dataset}.json" for kind in ("data", "evaluator")]
+            others = [self.store.blob(commit, path) for path in shared]
+            parts = [found[0] if found else "-" for found in (*ids, *others)]
             return _sha("settings", *parts)
         params = self._params_at(commit)
         variants = params.get("variants") or {}
         entry = variants.get(name, variants.get(name.split("--")[0]))
-        context = {k: params.get(k) for k in ("train", "evaluate", "data", "datasets")}
+        context = {k: params.get(k) for k in ("train", "evaluate", "evaluator", "data", "datasets")}
         if name not in variants:  # a generated study variant: the studies section defines it
             context["studies"] = params.get("studies")
         return _sha("params", json.dumps([entry, context], sort_keys=True, default=str))
@@ -170,18 +207,27 @@ def _sha(*parts: str) -> str:
 def read_snapshot(
     store: GitStore, digests: SettingsDigests, section: Section, commit: Commit
 ) -> Snapshot | None:
-    """The section as ``commit`` holds it; None where it holds no metrics file. A malformed
-    file raises :class:`CompareError` naming the commit."""
-    text = store.text(commit, section.path("metrics.json"))
-    if text is None:
+    """The section as ``commit`` holds it; None where it holds no metrics file. A file that
+    cannot be read raises :class:`CompareError` naming it and the commit."""
+    path = section.path("metrics.json")
+    found = store.blob(commit, path)
+    if found is None:
         return None
-    source = f"{section.path('metrics.json')} at {commit.short}"
-    if section.nested:
-        stats = nested_stats(text, source)
-    else:
-        stats = flat_stats(text, source, HEADLINE if section.headline_only else None)
-    runs_text = store.blob(commit, section.path("runs.csv"))
-    runs = pd.read_csv(io.BytesIO(runs_text[1])) if runs_text else None
+    try:
+        payload = json.loads(found[1].decode("utf-8"))
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object")
+        if section.nested:
+            stats = nested_stats(payload)
+        else:
+            stats = flat_stats(payload, HEADLINE if section.headline_only else None)
+        runs_blob = store.blob(commit, section.path("runs.csv"))
+        runs = pd.read_csv(io.BytesIO(runs_blob[1])) if runs_blob else None
+    except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as err:
+        # json, pandas' parser and empty-file errors are ValueErrors too
+        raise CompareError(f"{path} or runs.csv at {commit.short} cannot be read: {err}") from err
+    if section.nested and runs is not None:
+        stats = with_seed_spread(stats, runs)
     environment = parse_environment(store.text(commit, section.path("environment.json")))
     settings = {
         (dataset, variant): digests.digest(commit, dataset, variant)

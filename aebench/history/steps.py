@@ -13,6 +13,7 @@ every change tested between the same two commits.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -22,10 +23,11 @@ from aebench.compare import (
     IMPROVEMENT,
     REGRESSION,
     Change,
+    Stat,
     classify_change,
     control_false_discoveries,
 )
-from aebench.history.snapshots import UNKNOWN_HARDWARE, SeriesKey, Snapshot, study_variant
+from aebench.history.snapshots import UNKNOWN_HARDWARE, SeriesKey, Snapshot, seed_values
 from aebench.report.intervals import Difference, paired_difference
 
 HARDWARE = "hardware"
@@ -77,27 +79,24 @@ def break_cause(old: Snapshot, new: Snapshot, dataset: str, variant: str) -> str
     return None
 
 
-def seed_values(runs: pd.DataFrame | None, key: SeriesKey) -> pd.Series | None:
-    """The per-seed values of a series in a committed runs table, indexed by seed."""
-    dataset, variant, metric = key
-    if runs is None or metric not in runs or "seed" not in runs:
-        return None
-    rows = runs[(runs["dataset"] == dataset) & (runs["variant"] == study_variant(variant))]
-    if "study" in runs and ": " in variant:
-        rows = rows[rows["study"] == variant.split(": ", 1)[0]]
-    values = rows.drop_duplicates("seed").set_index("seed")[metric].dropna()
-    return values if len(values) else None
-
-
 def paired_interval(old: Snapshot, new: Snapshot, key: SeriesKey) -> tuple[Difference, str] | None:
-    """The change paired by seed, where both commits hold the same seeds' values."""
+    """The change paired by seed, where both commits hold the same seeds' values and those
+    values are the ones their metrics files summarise (a runs table left stale beside new
+    metrics is not evidence about them)."""
     before, after = seed_values(old.runs, key), seed_values(new.runs, key)
     if before is None or after is None or set(before.index) != set(after.index):
         return None
-    if len(before) < 2:
+    if len(before) < 2 or not (agrees(before, old.stats[key]) and agrees(after, new.stats[key])):
         return None
     diff = paired_difference(after.sort_index().to_numpy(), before.sort_index().to_numpy())
     return diff, "" if diff.excludes_zero else f"not resolved with {diff.seeds_text}, paired"
+
+
+def agrees(values: pd.Series, stat: Stat) -> bool:
+    """Whether per-seed values are the ones a committed summary was computed from."""
+    if stat.count is not None and stat.count != len(values):
+        return False
+    return math.isclose(float(values.mean()), stat.mean, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def series_steps(snapshots: list[Snapshot]) -> tuple[list[Step], list[Break]]:
@@ -125,11 +124,12 @@ def series_steps(snapshots: list[Snapshot]) -> tuple[list[Step], list[Break]]:
             steps.append(
                 Step(snapshot.section.name, key, previous, snapshot, change, interval is not None)
             )
-    return control_per_commit_pair(steps), list(breaks.values())
+    return steps, list(breaks.values())
 
 
 def control_per_commit_pair(steps: list[Step]) -> list[Step]:
-    """Benjamini–Hochberg over the changes tested between the same two commits."""
+    """Benjamini–Hochberg over the changes tested between the same two commits, every section's
+    together."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, step in enumerate(steps):
         groups[(step.old.commit.full, step.new.commit.full)].append(i)
