@@ -449,3 +449,16 @@ def test_the_studies_section_gets_intervals_from_its_runs_table(tmp_path):
     assert point.count == 5 and point.std == pytest.approx(np.std(SPREAD, ddof=1))
     (step,) = [s for s in history.steps if s.section == "studies"]
     assert step.paired and step.change.kind == REGRESSION
+
+
+def test_a_run_that_became_nan_is_listed(tmp_path):
+    repo = build_repository(tmp_path / "r")
+    broken = base_results().shifted("ae", "recon_mse", 0.51).shifted("vae", "probe_accuracy", 0.05)
+    broken = broken.shifted("vae", "recon_mse", WITHIN_NOISE)
+    broken.runs["vae"]["recon_mse"] = np.full(5, np.nan)
+    repo.results(broken, AMD)
+    repo.commit("nan", "vae diverged")
+    history = read_history(repo.path)
+    (step,) = [s for s in history.resolved if s.new.commit.short == repo.commits["nan"]]
+    assert step.key[1:] == ("vae", "recon_mse") and step.change.kind == REGRESSION
+    assert "became NaN" in render_page(history)

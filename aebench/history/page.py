@@ -317,7 +317,7 @@ def _changes_section(history: History, link: CommitLink) -> list[str]:
             html.escape(".".join(step.key)),
             html.escape(step.change.kind),
             html.escape(f"{stat_text(step.change.old)} → {stat_text(step.change.new)}"),
-            html.escape(change_text(step.change)),
+            html.escape(change_text(step.change) if step.change.diff else step.change.reason),
             "paired by seed" if step.paired else "Welch",
         ]
         for step in resolved

@@ -30,6 +30,7 @@ from aebench.compare import (
 from aebench.history.snapshots import UNKNOWN_HARDWARE, SeriesKey, Snapshot, seed_values
 from aebench.report.intervals import Difference, paired_difference
 
+NAN_REASON = "became NaN: a run diverged or the metric failed"
 HARDWARE = "hardware"
 SETTINGS = "settings"
 
@@ -121,6 +122,9 @@ def series_steps(snapshots: list[Snapshot]) -> tuple[list[Step], list[Break]]:
             interval = paired_interval(previous, snapshot, key)
             dotted = ".".join(key)
             change = classify_change(dotted, previous.stats[key], stat, interval)
+            if math.isnan(stat.mean) and not math.isnan(previous.stats[key].mean):
+                # a run that diverged (or a metric that failed) is worse whatever the direction
+                change = Change(dotted, previous.stats[key], stat, REGRESSION, reason=NAN_REASON)
             steps.append(
                 Step(snapshot.section.name, key, previous, snapshot, change, interval is not None)
             )
