@@ -275,17 +275,32 @@ class RunModel(_Section):
     ] = []
 
 
+StudyValues = Annotated[
+    list[int | float],  # a latent_dim stays an integer
+    Field(min_length=1),
+    _says("expected numbers (a non-empty list)"),
+    *Unique,
+]
+
+
 class StudyModel(_Section):
-    """One setting (key) swept over values for each of variants."""
+    """One setting (key) swept over values for each of variants; with ``by``, a grid: one curve
+    per value of a second setting (a tuning grid, e.g. beta by train.lr)."""
 
     variants: Annotated[list[str], Field(min_length=1)]
     key: str  # a core key or one of the swept family's own: checked against each variant
-    values: Annotated[
-        list[int | float],  # a latent_dim stays an integer
-        Field(min_length=1),
-        _says("expected numbers (a non-empty list)"),
-        *Unique,
-    ]
+    values: StudyValues
+    by: Annotated[
+        dict[str, StudyValues] | None,
+        Field(min_length=1, max_length=1),
+        _says("expected one key mapped to its values, e.g. {{train.lr: [0.0003, 0.001]}}"),
+    ] = None
+
+    @model_validator(mode="after")
+    def _two_keys(self) -> Self:
+        if self.by is not None and self.key in self.by:
+            raise _Refusal("by", f"{self.key!r} is the study's key already; name another setting")
+        return self
 
 
 class PublishedModel(_Section):
@@ -612,6 +627,7 @@ class StudySpec:
     key: str
     values: tuple[float | int, ...]
     curves: tuple[StudyCurve, ...]
+    by: tuple[str, tuple[float | int, ...]] | None = None  # a grid: one curve per by-value
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -936,45 +952,97 @@ def _parse_studies(
 ) -> tuple[dict[str, StudySpec], dict[str, VariantSpec]]:
     """Every declared study, and the variants its points generate (validated like any other).
     A generated point's own learning rate is added to ``variant_lr``."""
+    grid = _StudyPoints(variants_raw, variants, run, variant_lr, default_lr)
     studies: dict[str, StudySpec] = {}
-    points: dict[str, VariantSpec] = {}
-
-    def lr_of(name: str) -> float:
-        return variant_lr.get(name, default_lr)
-
     for name, study in declared.items():
         where, curves = f"studies.{name}", []
+        by = next(iter(study.by.items())) if study.by else None
         for base in study.variants:
-            if study.key == LR_KEY:
-                own: float | int | None = lr_of(base)
-            else:
-                own = _own_value(variants[base], study.key, f"{where}.key")
-            curve = {own: base}  # the variant itself is always a point
-            for value in study.values:
-                if own is not None and float(value) == float(own):
-                    continue
-                spec = _study_point(where, base, study.key, value, variants_raw[base], run)
-                point_lr = _own_lr(_with_value(variants_raw[base], study.key, value))
-                lr = default_lr if point_lr is None else point_lr
-                same = [n for n in run.variants if variants[n].same_model(spec) and lr_of(n) == lr]
-                if same:  # its runs are the point's
-                    curve[value] = same[0]
-                    continue
-                if spec.name in variants:
-                    raise ParamsError(
-                        f"{where}: the generated variant {spec.name!r} clashes with a variant of "
-                        "that name under 'variants'; rename that variant"
-                    )
-                points[spec.name] = spec
-                if point_lr is not None:
-                    variant_lr[spec.name] = point_lr
-                curve[value] = spec.name
-            if base not in run.variants:
-                points[base] = variants[base]
-            by_value = sorted(curve.items(), key=lambda kv: math.inf if kv[0] is None else kv[0])
-            curves.append(StudyCurve(base, tuple(by_value)))
-        studies[name] = StudySpec(name, study.key, tuple(study.values), tuple(curves))
-    return studies, points
+            rows = [(base, variants_raw[base])]
+            if by is not None:  # a grid: one curve over study.key per value of the by-key
+                rows = grid.rows(where, base, by[0], by[1])
+            for row, raw in rows:
+                curves.append(grid.curve(where, study.key, study.values, row, raw))
+        spec_by = None if by is None else (by[0], tuple(by[1]))
+        studies[name] = StudySpec(name, study.key, tuple(study.values), tuple(curves), spec_by)
+    return studies, grid.points
+
+
+@dataclass
+class _StudyPoints:
+    """The generated variants of the studies, made one setting at a time."""
+
+    variants_raw: dict[str, Any]
+    variants: dict[str, VariantSpec]
+    run: RunConfig
+    variant_lr: dict[str, float]
+    default_lr: float
+    points: dict[str, VariantSpec] = field(default_factory=dict)
+
+    def lr_of(self, name: str) -> float:
+        return self.variant_lr.get(name, self.default_lr)
+
+    def spec(self, name: str) -> VariantSpec:
+        return self.variants[name] if name in self.variants else self.points[name]
+
+    def own(self, where: str, name: str, key: str) -> float | int | None:
+        """The variant's own value of ``key``: always a point of its curve."""
+        if key == LR_KEY:
+            return self.lr_of(name)
+        return _own_value(self.spec(name), key, f"{where}.key")
+
+    def point(self, where: str, base: str, key: str, value: float | int, raw: dict) -> str:
+        """The variant ``base`` (params.yaml entry ``raw``) with ``key`` at ``value``: a run
+        variant equal to it in model and learning rate (whose runs it reuses), or a generated
+        one."""
+        spec = _study_point(where, base, key, value, raw, self.run)
+        own_lr = _own_lr(_with_value(raw, key, value))
+        lr = self.default_lr if own_lr is None else own_lr
+        same = [
+            n
+            for n in self.run.variants
+            if self.variants[n].same_model(spec) and self.lr_of(n) == lr
+        ]
+        if same:  # its runs are the point's
+            return same[0]
+        if spec.name in self.variants:
+            raise ParamsError(
+                f"{where}: the generated variant {spec.name!r} clashes with a variant of "
+                "that name under 'variants'; rename that variant"
+            )
+        self.points[spec.name] = spec
+        if own_lr is not None:
+            self.variant_lr[spec.name] = own_lr
+        return spec.name
+
+    def curve(
+        self, where: str, key: str, values: list[int | float], base: str, raw: dict
+    ) -> StudyCurve:
+        """``base`` swept over ``values`` of ``key``, its own value included."""
+        own = self.own(where, base, key)
+        curve = {own: base}
+        for value in values:
+            if own is not None and float(value) == float(own):
+                continue
+            curve[value] = self.point(where, base, key, value, raw)
+        if base not in self.run.variants and base in self.variants:
+            self.points[base] = self.variants[base]
+        by_value = sorted(curve.items(), key=lambda kv: math.inf if kv[0] is None else kv[0])
+        return StudyCurve(base, tuple(by_value))
+
+    def rows(
+        self, where: str, base: str, key: str, values: list[int | float]
+    ) -> list[tuple[str, dict]]:
+        """A grid's rows: ``base`` at each value of ``key`` (its own value included), each with
+        the params.yaml entry its points are made from."""
+        raw = self.variants_raw[base]
+        own = self.own(where, base, key)
+        rows = {own: (base, raw)}
+        for value in values:
+            if own is not None and float(value) == float(own):
+                continue
+            rows[value] = (self.point(where, base, key, value, raw), _with_value(raw, key, value))
+        return [rows[v] for v in sorted(rows, key=lambda v: math.inf if v is None else v)]
 
 
 def _own_lr(node: Any) -> float | None:

@@ -128,6 +128,35 @@ def test_the_learning_rate_is_a_variant_key_and_a_study_key(raw_params, tmp_path
         parse_params(raw_params)
 
 
+def test_a_grid_is_one_curve_per_value_of_its_by_key(raw_params):
+    """``by: {train.lr: [...]}``: every (beta, lr) pair is a point; each lr value is a curve over
+    beta, the variant's own values included, and a pair equal to a run variant reuses it."""
+    raw_params["variants"]["vae_slow"] = {**raw_params["variants"]["vae"], "train": {"lr": 3e-4}}
+    raw_params["run"]["variants"] = ["ae", "vae", "vae_slow"]
+    study = {"variants": ["vae"], "key": "beta", "values": [0.5, 2.0], "by": {"train.lr": [3e-4]}}
+    params = parse_params(_with_studies(raw_params, {"grid": study}))
+    spec = params.studies["grid"]
+    assert spec.by == ("train.lr", (3e-4,))
+    slow, own = spec.curves  # by lr: 3e-4 (vae_slow, a run variant), then vae's own 1e-3
+    assert slow.variant == "vae_slow" and own.variant == "vae"
+    assert [name for _, name in slow.points] == [
+        "vae_slow--beta-0p5",
+        "vae_slow",
+        "vae_slow--beta-2",
+    ]
+    assert [name for _, name in own.points] == ["vae--beta-0p5", "vae", "vae--beta-2"]
+    assert params.train_for("vae_slow--beta-2").lr == 3e-4
+    assert params.variant("vae_slow--beta-2").beta == 2.0
+    assert params.train_for("vae--beta-2").lr == params.train.lr
+    assert len(params.points_to_run()) == 4  # 3 × 2 grid, two of it run variants
+    generated = {"variants": ["ae"], "key": "latent_dim", "values": [2], "by": {"train.lr": [1e-2]}}
+    params = parse_params(_with_studies(raw_params, {"g": generated}))
+    fast = params.studies["g"].curves[1]
+    assert fast.variant == "ae--train_lr-0p01"  # a generated row is its curve's own point
+    assert [n for _, n in fast.points] == ["ae--train_lr-0p01--latent_dim-2", "ae--train_lr-0p01"]
+    assert params.train_for("ae--train_lr-0p01--latent_dim-2").lr == 1e-2
+
+
 @pytest.mark.parametrize(
     ("study", "message"),
     [
@@ -145,6 +174,14 @@ def test_the_learning_rate_is_a_variant_key_and_a_study_key(raw_params, tmp_path
         ({"variants": ["vae"], "key": "beta", "values": [2, 2]}, "duplicate"),
         ({"variants": ["vae"], "key": "beta", "values": ["x"]}, "expected numbers"),
         ({"variants": ["vae"], "key": "beta"}, "missing required key 'values'"),
+        (
+            {"variants": ["vae"], "key": "beta", "values": [2], "by": {"beta": [1]}},
+            "'beta' is the study's key already",
+        ),
+        (
+            {"variants": ["vae"], "key": "beta", "values": [2], "by": {"a": [1], "b": [2]}},
+            "expected one key mapped to its values",
+        ),
     ],
 )
 def test_a_bad_study_is_one_message_naming_it(raw_params, study, message):
