@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _add_run(commands)
     _add_study(commands)
     _add_full_mnist(commands)
+    _add_tune(commands)
     _add_schema(commands)
     _add_check_family(commands)
     args = parser.parse_args(argv)
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_stage(lambda: _study(args))
     elif args.command == "full-mnist":
         run_stage(lambda: _full_mnist(args))
+    elif args.command == "tune":
+        run_stage(lambda: _tune(args))
     elif args.command == "schema":
         run_stage(lambda: _schema(args.out))
     elif args.command == "check-family":
@@ -271,6 +274,39 @@ def _study(args: argparse.Namespace) -> None:
         declared = ", ".join(params.studies) or "none"
         raise ParamsError(f"run.studies is empty: list the studies to run (declared: {declared})")
     _run(args, pipeline="studies/dvc.yaml", prepare=write)
+
+
+def _add_tune(commands: argparse._SubParsersAction) -> None:
+    tune = commands.add_parser(
+        "tune",
+        help="train and score the tuning grids (tuning/dvc.yaml) like `aebench run`",
+        description="Rewrite tuning/points.yaml from params.yaml's tuning section, then train "
+        "every grid point with the selection seeds and score it on the validation split "
+        "(tuning/validation/), on Dask workers; resumable from the DVC run-cache.",
+    )
+    _add_worker_options(tune)
+    tune.add_argument("--write-only", action="store_true", help="only rewrite tuning/points.yaml")
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from aebench.tuning import POINTS_FILE, write_points
+
+    params = load_params(args.params)
+    root = Path(args.params).resolve().parent
+
+    def write() -> None:
+        changed = write_points(params, root)
+        tuning = params.tuning
+        runs = 0 if tuning is None else len(tuning.points) * len(tuning.seeds)
+        state = "rewritten" if changed else "current"
+        print(f"{POINTS_FILE}: {state} — {runs * len(params.run.datasets)} grid run(s)")
+
+    if args.write_only:
+        write()
+        return
+    if params.tuning is None:
+        raise ParamsError("params.yaml has no tuning section: declare its grids to tune")
+    _run(args, pipeline="tuning/dvc.yaml", prepare=write)
 
 
 def _add_full_mnist(commands: argparse._SubParsersAction) -> None:

@@ -303,6 +303,27 @@ class StudyModel(_Section):
         return self
 
 
+class TuningGridModel(_Section):
+    """One variant's tuning grid: a study of that variant alone (key × by)."""
+
+    key: str
+    values: StudyValues
+    by: Annotated[
+        dict[str, StudyValues] | None,
+        Field(min_length=1, max_length=1),
+        _says("expected one key mapped to its values, e.g. {{train.lr: [0.0003, 0.001]}}"),
+    ] = None
+
+
+class TuningModel(_Section):
+    """Equal-budget tuning on the validation split: a grid per variant, trained with selection
+    seeds that are not reporting seeds."""
+
+    seeds: Annotated[list[Natural], Field(min_length=1), *Unique]
+    importance_samples: Count = 100  # K of the validation NLL
+    grids: Annotated[dict[str, TuningGridModel], Field(min_length=1)]
+
+
 class PublishedModel(_Section):
     """A literature row: the published test NLL its variant is set beside, and where it is from."""
 
@@ -502,6 +523,7 @@ class ParamsModel(_Section):
     studies: Annotated[dict[str, StudyModel], _PATH_SAFE] = {}
     datasets: Annotated[dict[str, DatasetModel], _PATH_SAFE] = {}
     full_mnist: FullMnistModel | None = None
+    tuning: TuningModel | None = None
 
     @field_validator("variants", "studies", "datasets", mode="before")
     @classmethod
@@ -610,6 +632,21 @@ class FullMnistConfig:
 
 
 @dataclass(frozen=True)
+class TuningConfig:
+    """The tuning grids (one study per variant) and how their points are trained and scored."""
+
+    seeds: tuple[int, ...]
+    importance_samples: int
+    grids: dict[str, StudySpec]
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        """Every grid point, grid by grid: each is trained with every selection seed."""
+        names = [n for grid in self.grids.values() for n in grid.variant_names]
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
 class StudyCurve:
     """One swept variant: its points as (value, variant name), by value. A point equal to a
     variant of run.variants is that variant (its runs are reused); the others are generated."""
@@ -654,6 +691,7 @@ class Params:
     # a variant's (or a generated point's) own learning rate, in place of train.lr: how it is
     # trained, not the model, so it lives beside the specs rather than in them
     variant_lr: dict[str, float] = field(default_factory=dict)
+    tuning: TuningConfig | None = None
 
     @property
     def datasets_resolved(self) -> tuple[str, ...]:
@@ -731,6 +769,7 @@ def parse_params(raw: Any) -> Params:
     studies, points = _parse_studies(
         model.studies, model.variants, variants, run, variant_lr, model.train.lr
     )
+    tuning = _parse_tuning(model, variants, run, variant_lr, points)
     evaluate = model.evaluate
     return Params(
         data=DataConfig(**model.data.model_dump()),
@@ -750,6 +789,7 @@ def parse_params(raw: Any) -> Params:
         studies=studies,
         study_points=points,
         variant_lr=variant_lr,
+        tuning=tuning,
         datasets={
             name: {"format": entry.format, "path": entry.path}
             for name, entry in model.datasets.items()
@@ -942,6 +982,39 @@ def _with_value(raw: dict, key: str, value: float | int) -> dict:
     return out
 
 
+def _parse_tuning(
+    model: ParamsModel,
+    variants: dict[str, VariantSpec],
+    run: RunConfig,
+    variant_lr: dict[str, float],
+    points: dict[str, VariantSpec],
+) -> TuningConfig | None:
+    """The tuning grids as studies of one variant each; their generated points join ``points``
+    (a point two grids or a study share is one variant)."""
+    section = model.tuning
+    if section is None:
+        return None
+    reused = sorted(set(section.seeds) & set(run.seeds))
+    if reused:
+        raise ParamsError(
+            f"tuning.seeds: {reused[0]} is a reporting seed (run.seeds: {list(run.seeds)}); "
+            "selection seeds must differ from them, else the selected setting is scored on the "
+            "runs that chose it"
+        )
+    declared = {}
+    for name, grid in section.grids.items():
+        if name not in variants:
+            raise ParamsError(
+                f"tuning.grids: {name!r} is not defined in 'variants'; defined: {_names(variants)}"
+            )
+        declared[name] = StudyModel(variants=[name], **grid.model_dump())
+    grids, generated = _parse_studies(
+        declared, model.variants, variants, run, variant_lr, model.train.lr, where="tuning.grids"
+    )
+    points.update(generated)
+    return TuningConfig(tuple(section.seeds), section.importance_samples, grids)
+
+
 def _parse_studies(
     declared: dict[str, StudyModel],
     variants_raw: dict[str, Any],
@@ -949,13 +1022,15 @@ def _parse_studies(
     run: RunConfig,
     variant_lr: dict[str, float],
     default_lr: float,
+    where: str = "studies",
 ) -> tuple[dict[str, StudySpec], dict[str, VariantSpec]]:
     """Every declared study, and the variants its points generate (validated like any other).
     A generated point's own learning rate is added to ``variant_lr``."""
     grid = _StudyPoints(variants_raw, variants, run, variant_lr, default_lr)
     studies: dict[str, StudySpec] = {}
+    section = where
     for name, study in declared.items():
-        where, curves = f"studies.{name}", []
+        where, curves = f"{section}.{name}", []
         by = next(iter(study.by.items())) if study.by else None
         for base in study.variants:
             rows = [(base, variants_raw[base])]

@@ -45,6 +45,8 @@ FULL_MNIST_STAGES = {
     "evaluate": "evaluate",
     "report": "full_mnist_report",
 }
+# tuning/dvc.yaml's stages (wdir ..) and the script each runs
+TUNING_STAGES = {"train_tuning": "train", "validate_tuning": "validate"}
 # Imports a stage script as a module (its main() does not run) and the modules it imports lazily
 # (argv[2:]), and lists the aebench files loaded.
 PROBE = """
@@ -145,3 +147,15 @@ def test_only_the_validating_stages_read_params(stage):
     assert reads_params == (stage in READS_PARAMS), stage
     if stage not in READS_PARAMS and stage != "settings":
         assert any(str(dep).startswith("settings/") for dep in body["deps"]), stage
+
+
+@pytest.mark.parametrize("stage", TUNING_STAGES)
+def test_tuning_stage_depends_on_exactly_the_code_it_loads(stage):
+    script = TUNING_STAGES[stage]
+    pipeline = "tuning/dvc.yaml"
+    loaded, declared = _loaded_code(script), _declared_code(stage, pipeline)
+    assert loaded - declared == set(), f"{stage}: runs code it does not depend on"
+    assert declared - loaded == set(), f"{stage}: depends on code it never runs"
+    assert f"pipeline/{script}.py" in _deps(stage, pipeline)
+    if script == "train":  # the same code as the default pipeline's stage
+        assert _declared_code(stage, pipeline) == _declared_code(script)

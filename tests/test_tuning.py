@@ -1,0 +1,111 @@
+"""Tuning grids (issue 21): the params section, the generated runs file, and the grid runs
+trained with selection seeds and scored on the validation split."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aebench.config import ParamsError, load_params, parse_params
+from aebench.tuning import POINTS_FILE, StaleTuning, check_points, render_points, tuning_runs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _with_tuning(raw: dict, grids: dict, seeds: list[int] | None = None) -> dict:
+    raw["tuning"] = {"seeds": seeds or [100], "importance_samples": 7, "grids": grids}
+    return raw
+
+
+def test_a_grid_per_variant_with_selection_seeds(raw_params):
+    grids = {
+        "vae": {"key": "beta", "values": [0.5, 2.0], "by": {"train.lr": [3e-3]}},
+        "ae": {"key": "latent_dim", "values": [8]},
+    }
+    params = parse_params(_with_tuning(raw_params, grids, seeds=[100, 101]))
+    tuning = params.tuning
+    assert tuning.seeds == (100, 101) and tuning.importance_samples == 7
+    # vae: 3 betas (its own 1.0 included) × 2 learning rates; ae: latent 4 (own) and 8
+    assert len(tuning.points) == 6 + 2
+    assert "vae--train_lr-0p003--beta-2" in tuning.points and "vae" in tuning.points
+    assert params.train_for("vae--train_lr-0p003--beta-2").lr == 3e-3
+    runs = tuning_runs(params)
+    assert len(runs) == 8 * 2  # every point × every selection seed, on run.datasets
+    assert runs["digits-ae--latent_dim-8-101"] == {
+        "dataset": "digits",
+        "variant": "ae--latent_dim-8",
+        "seed": 101,
+    }
+    assert params.points_to_run() == ()  # the grids are not studies: `aebench study` skips them
+
+
+@pytest.mark.parametrize(
+    ("tuning", "message"),
+    [
+        ({"seeds": [0], "grids": {"vae": {"key": "beta", "values": [2]}}}, "0 is a reporting seed"),
+        (
+            {"seeds": [9], "grids": {"nope": {"key": "beta", "values": [2]}}},
+            "'nope' is not defined",
+        ),
+        ({"seeds": [9], "grids": {"ae": {"key": "beta", "values": [2]}}}, "has no setting 'beta'"),
+        ({"seeds": [9], "grids": {}}, "tuning.grids"),
+        ({"grids": {"vae": {"key": "beta", "values": [2]}}}, "missing required key 'seeds'"),
+    ],
+)
+def test_a_bad_tuning_section_is_one_message(raw_params, tuning, message):
+    raw_params["tuning"] = tuning
+    with pytest.raises(ParamsError, match=message):
+        parse_params(raw_params)
+
+
+def test_the_repository_points_file_matches_its_params():
+    params = load_params(REPO / "params.yaml")
+    check_points(params, REPO)
+    assert (REPO / POINTS_FILE).read_text() == render_points(params)
+
+
+def test_a_stale_points_file_is_refused(raw_params, tmp_path):
+    params = parse_params(_with_tuning(raw_params, {"vae": {"key": "beta", "values": [2.0]}}))
+    (tmp_path / "tuning").mkdir()
+    (tmp_path / POINTS_FILE).write_text("runs: {}\n")
+    with pytest.raises(StaleTuning, match="run `aebench tune`"):
+        check_points(params, tmp_path)
+
+
+@pytest.mark.slow
+def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
+    from tests.test_dispatch import _git, _run
+    from tests.test_pipeline import _copy_repo
+
+    root = _copy_repo(
+        tmp_path / "repo", {"datasets": ["digits"], "variants": ["ae", "vae"], "seeds": [0]}, 2
+    )
+    (root / "tuning").mkdir(exist_ok=True)
+    (root / "tuning" / "dvc.yaml").write_text((REPO / "tuning" / "dvc.yaml").read_text())
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tuning"] = {
+        "seeds": [7],
+        "importance_samples": 5,
+        "grids": {"vae": {"key": "beta", "values": [2.0], "by": {"train.lr": [3e-3]}}},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "tiny tuning grid")
+    result = _run(root, sys.executable, "-m", "aebench.cli", "tune", "--workers", "2", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    scored = sorted((root / "tuning" / "validation" / "digits").glob("*/7.json"))
+    assert [p.parent.name for p in scored] == [
+        "vae",
+        "vae--beta-2",
+        "vae--train_lr-0p003",
+        "vae--train_lr-0p003--beta-2",
+    ]
+    payload = json.loads(scored[-1].read_text())
+    assert payload["importance_samples"] == 5
+    assert set(payload["scores"]) == {"val_recon_mse", "val_sample_gmm_fd", "val_nll_iw"}
+    assert not (root / "models" / "digits" / "vae" / "7").exists()  # grid runs live in tuning/
+    assert (root / "tuning" / "models" / "digits" / "vae" / "7" / "model.pt").is_file()
