@@ -653,6 +653,7 @@ class StudyCurve:
 
     variant: str
     points: tuple[tuple[float | int | None, str], ...]  # None: train_images unset (all images)
+    by_value: float | int | None = None  # in a grid: the curve's value of the study's by-key
 
 
 @dataclass(frozen=True)
@@ -1033,11 +1034,12 @@ def _parse_studies(
         where, curves = f"{section}.{name}", []
         by = next(iter(study.by.items())) if study.by else None
         for base in study.variants:
-            rows = [(base, variants_raw[base])]
+            rows = [(None, base, variants_raw[base])]
             if by is not None:  # a grid: one curve over study.key per value of the by-key
                 rows = grid.rows(where, base, by[0], by[1])
-            for row, raw in rows:
-                curves.append(grid.curve(where, study.key, study.values, row, raw))
+            for by_value, row, raw in rows:
+                curve = grid.curve(where, study.key, study.values, row, raw)
+                curves.append(replace(curve, by_value=by_value))
         spec_by = None if by is None else (by[0], tuple(by[1]))
         studies[name] = StudySpec(name, study.key, tuple(study.values), tuple(curves), spec_by)
     return studies, grid.points
@@ -1107,16 +1109,17 @@ class _StudyPoints:
 
     def rows(
         self, where: str, base: str, key: str, values: list[int | float]
-    ) -> list[tuple[str, dict]]:
-        """A grid's rows: ``base`` at each value of ``key`` (its own value included), each with
-        the params.yaml entry its points are made from."""
+    ) -> list[tuple[float | int | None, str, dict]]:
+        """A grid's rows: ``base`` at each value of ``key`` (its own value included), each as
+        (that value, its variant, the params.yaml entry its points are made from)."""
         raw = self.variants_raw[base]
         own = self.own(where, base, key)
-        rows = {own: (base, raw)}
+        rows = {own: (own, base, raw)}
         for value in values:
             if own is not None and float(value) == float(own):
                 continue
-            rows[value] = (self.point(where, base, key, value, raw), _with_value(raw, key, value))
+            made = self.point(where, base, key, value, raw)
+            rows[value] = (value, made, _with_value(raw, key, value))
         return [rows[v] for v in sorted(rows, key=lambda v: math.inf if v is None else v)]
 
 

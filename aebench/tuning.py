@@ -9,11 +9,13 @@ that no longer matches params.yaml is refused.
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import yaml
 
-from aebench.config import Params
+from aebench.config import Params, StudySpec
 from aebench.io import write_text
 
 POINTS_FILE = Path("tuning/points.yaml")
@@ -66,3 +68,99 @@ def check_points(params: Params, root: Path = Path()) -> None:
             f"{path} does not match params.yaml's tuning (or run.datasets): run "
             "`aebench tune` to rewrite it"
         )
+
+
+# --- selection ---------------------------------------------------------------------------------
+
+TASK_SCORES = {
+    "reconstruction": "val_recon_mse",
+    "generation": "val_sample_gmm_fd",
+    "likelihood": "val_nll_iw",
+}
+"""Each tuning task and the validation score (lower is better) it selects on."""
+
+
+class SelectionError(ValueError):
+    """No grid point has a finite score for the task."""
+
+
+def select_point(scores: dict[str, float], task: str) -> str:
+    """The grid point with the lowest score for ``task`` (``scores``: point -> score, in the
+    grid's declared order). NaN scores (a diverged run) never win; a tie goes to the point
+    declared first, so the choice does not depend on dictionary order elsewhere."""
+    finite = {point: s for point, s in scores.items() if not math.isnan(s)}
+    if not finite:
+        raise SelectionError(
+            f"no grid point has a finite {TASK_SCORES[task]} to select on "
+            f"({len(scores)} point(s), all NaN or none)"
+        )
+    best = min(finite.values())
+    return next(point for point, s in finite.items() if s == best)
+
+
+def validation_path(root: Path, dataset: str, point: str, seed: int) -> Path:
+    return root / "validation" / dataset / point / f"{seed}.json"
+
+
+def grid_scores(
+    params: Params, dataset: str, root: Path = TUNING_ROOT
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per grid (variant) and point, each validation score's mean over the selection seeds; a
+    missing run is named. A NaN on any seed (a diverged run) makes the mean NaN."""
+    tuning = params.tuning
+    assert tuning is not None
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for variant, grid in tuning.grids.items():
+        points: dict[str, dict[str, float]] = {}
+        for point in grid.variant_names:
+            per_seed = []
+            for seed in tuning.seeds:
+                path = validation_path(root, dataset, point, seed)
+                if not path.is_file():
+                    raise FileNotFoundError(
+                        f"{path} not found: grid {variant!r} needs {point} seed {seed}; "
+                        "run `aebench tune`"
+                    )
+                per_seed.append(json.loads(path.read_text())["scores"])
+            keys = set.intersection(*(set(s) for s in per_seed))
+            points[point] = {k: sum(s[k] for s in per_seed) / len(per_seed) for k in sorted(keys)}
+        out[variant] = points
+    return out
+
+
+def select_settings(params: Params, root: Path = TUNING_ROOT) -> dict:
+    """Per dataset and grid: every point's setting and mean scores, and per task the point with
+    the lowest mean validation score (:func:`aebench.validation.select_point`). A task is
+    selected where every point of the grid has its score (the likelihood task: families with a
+    posterior)."""
+    tuning = params.tuning
+    assert tuning is not None
+    out: dict = {}
+    for dataset in params.run.datasets:
+        scores = grid_scores(params, dataset, root)
+        for variant, grid in tuning.grids.items():
+            settings = _point_settings(grid)
+            points = scores[variant]
+            selected = {}
+            for task, key in TASK_SCORES.items():
+                if all(key in s for s in points.values()):
+                    selected[task] = select_point({p: s[key] for p, s in points.items()}, task)
+            out.setdefault(dataset, {})[variant] = {
+                "key": grid.key,
+                "by": None if grid.by is None else grid.by[0],
+                "points": {p: {**settings[p], "scores": points[p]} for p in points},
+                "selected": selected,
+            }
+    return out
+
+
+def _point_settings(grid: StudySpec) -> dict[str, dict[str, float | int | None]]:
+    """Each point's value of the grid's key and, for a grid with a by-key, of that key."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for curve in grid.curves:
+        for value, point in curve.points:
+            entry: dict[str, float | int | None] = {"value": value}
+            if grid.by is not None:
+                entry["by_value"] = curve.by_value
+            out.setdefault(point, entry)
+    return out

@@ -18,7 +18,6 @@ report shows them across each grid rather than only the winner.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 from aebench.evaluate import batched, likelihood_keys, likelihood_metrics, reconstruction_metrics
@@ -27,13 +26,6 @@ from aebench.models import Autoencoder
 from aebench.samplers import applicable_samplers, draw_samples
 from aebench.scoring import SampleScorer, Split
 from aebench.spec import EvaluateConfig
-
-TASK_SCORES = {
-    "reconstruction": "val_recon_mse",
-    "generation": "val_sample_gmm_fd",
-    "likelihood": "val_nll_iw",
-}
-"""Each tuning task and the validation score (lower is better) it selects on."""
 
 
 def validation_scores(
@@ -63,21 +55,3 @@ def validation_scores(
         nll = likelihood_metrics(model, val.images, cfg_k)[nll_key]
         scores[f"val_{nll_key}"] = float(nll.mean())
     return scores
-
-
-class SelectionError(ValueError):
-    """No grid point has a finite score for the task."""
-
-
-def select_point(scores: dict[str, float], task: str) -> str:
-    """The grid point with the lowest score for ``task`` (``scores``: point -> score, in the
-    grid's declared order). NaN scores (a diverged run) never win; a tie goes to the point
-    declared first, so the choice does not depend on dictionary order elsewhere."""
-    finite = {point: s for point, s in scores.items() if not math.isnan(s)}
-    if not finite:
-        raise SelectionError(
-            f"no grid point has a finite {TASK_SCORES[task]} to select on "
-            f"({len(scores)} point(s), all NaN or none)"
-        )
-    best = min(finite.values())
-    return next(point for point, s in finite.items() if s == best)

@@ -30,7 +30,7 @@ STAGES = (
 # Imported inside a function, on the path that needs it: a dataset from files in fetch; the
 # schema and the families in the settings stage when its inputs changed.
 LAZY = {"fetch": ("aebench.file_datasets",), "settings": ("aebench.config", "aebench.resolve")}
-READS_PARAMS = ("settings", "report", "study_report", "full_mnist_report")
+READS_PARAMS = ("settings", "report", "study_report", "full_mnist_report", "select_tuning")
 # studies/dvc.yaml's stages (run from the top level, wdir ..) and the script each runs
 STUDY_STAGES = {
     "train_study": "train",
@@ -46,7 +46,11 @@ FULL_MNIST_STAGES = {
     "report": "full_mnist_report",
 }
 # tuning/dvc.yaml's stages (wdir ..) and the script each runs
-TUNING_STAGES = {"train_tuning": "train", "validate_tuning": "validate"}
+TUNING_STAGES = {
+    "train_tuning": "train",
+    "validate_tuning": "validate",
+    "select_tuning": "select_tuning",
+}
 # Imports a stage script as a module (its main() does not run) and the modules it imports lazily
 # (argv[2:]), and lists the aebench files loaded.
 PROBE = """

@@ -11,7 +11,14 @@ import pytest
 import yaml
 
 from aebench.config import ParamsError, load_params, parse_params
-from aebench.tuning import POINTS_FILE, StaleTuning, check_points, render_points, tuning_runs
+from aebench.tuning import (
+    POINTS_FILE,
+    StaleTuning,
+    check_points,
+    render_points,
+    select_settings,
+    tuning_runs,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +83,40 @@ def test_a_stale_points_file_is_refused(raw_params, tmp_path):
         check_points(params, tmp_path)
 
 
+def test_selection_takes_each_tasks_lowest_mean_over_the_selection_seeds(raw_params, tmp_path):
+    grids = {"vae": {"key": "beta", "values": [2.0], "by": {"train.lr": [3e-3]}}}
+    params = parse_params(_with_tuning(raw_params, grids, seeds=[100, 101]))
+    points = params.tuning.grids["vae"].variant_names
+    # recon: the lowest mean wins even where one seed alone would pick another point;
+    # fd: a NaN seed (a diverged run) rules its point out; nll: the first declared on a tie
+    scores = {
+        points[0]: ([0.30, 0.10], [5.0, 5.0], [90.0, 90.0]),
+        points[1]: ([0.05, 0.40], [1.0, float("nan")], [90.0, 90.0]),
+        points[2]: ([0.20, 0.20], [3.0, 3.0], [95.0, 95.0]),
+        points[3]: ([0.25, 0.25], [4.0, 4.0], [99.0, 99.0]),
+    }
+    for point, (mse, fd, nll) in scores.items():
+        for i, seed in enumerate((100, 101)):
+            path = tmp_path / "validation" / "digits" / point / f"{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            values = {"val_recon_mse": mse[i], "val_sample_gmm_fd": fd[i], "val_nll_iw": nll[i]}
+            path.write_text(json.dumps({"scores": values}))
+    chosen = select_settings(params, tmp_path)["digits"]["vae"]
+    assert chosen["selected"] == {
+        "reconstruction": points[0],  # means 0.20, 0.225, 0.20, 0.25: the first of the tie
+        "generation": points[2],
+        "likelihood": points[0],
+    }
+    assert chosen["key"] == "beta" and chosen["by"] == "train.lr"
+    assert chosen["points"][points[1]]["scores"]["val_recon_mse"] == pytest.approx(0.225)
+    by_point = {p: (e["value"], e["by_value"]) for p, e in chosen["points"].items()}
+    assert by_point["vae--train_lr-0p003--beta-2"] == (2.0, 3e-3)
+    assert by_point["vae"] == (1.0, raw_params["train"]["lr"])
+    (tmp_path / "validation" / "digits" / points[3] / "101.json").unlink()
+    with pytest.raises(FileNotFoundError, match="run `aebench tune`"):
+        select_settings(params, tmp_path)
+
+
 @pytest.mark.slow
 def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     from tests.test_dispatch import _git, _run
@@ -108,4 +149,7 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     assert payload["importance_samples"] == 5
     assert set(payload["scores"]) == {"val_recon_mse", "val_sample_gmm_fd", "val_nll_iw"}
     assert not (root / "models" / "digits" / "vae" / "7").exists()  # grid runs live in tuning/
+    selected = json.loads((root / "tuning" / "selected.json").read_text())["digits"]["vae"]
+    assert set(selected["selected"]) == {"reconstruction", "generation", "likelihood"}
+    assert set(selected["points"]) == {p.parent.name for p in scored}
     assert (root / "tuning" / "models" / "digits" / "vae" / "7" / "model.pt").is_file()

@@ -16,7 +16,8 @@ from aebench.evaluator import EvaluatorNet
 from aebench.metrics.sample_quality import feature_stats, frechet_distance_from_stats
 from aebench.models import build_model
 from aebench.scoring import SampleScorer, Split
-from aebench.validation import SelectionError, select_point, validation_scores
+from aebench.tuning import SelectionError, select_point
+from aebench.validation import validation_scores
 
 SHAPE = (1, 8, 8)
 CFG = EvaluateConfig(
