@@ -289,13 +289,27 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
 
 
 def _tune(args: argparse.Namespace) -> None:
-    from aebench.tuning import POINTS_FILE, write_points
+    """Two passes over tuning/dvc.yaml: the grids (trained with the selection seeds, scored on
+    validation, selected), then the selected settings with the reporting seeds. The second
+    pass's runs file is written from the first's selection, so it is emptied before the first:
+    a selection from older grids never trains anything."""
+    import json
+
+    from aebench.tuning import (
+        FINAL_FILE,
+        POINTS_FILE,
+        SELECTED_FILE,
+        final_runs,
+        write_final,
+        write_points,
+    )
 
     params = load_params(args.params)
     root = Path(args.params).resolve().parent
 
     def write() -> None:
         changed = write_points(params, root)
+        write_final({}, root)
         tuning = params.tuning
         runs = 0 if tuning is None else len(tuning.points) * len(tuning.seeds)
         state = "rewritten" if changed else "current"
@@ -307,6 +321,13 @@ def _tune(args: argparse.Namespace) -> None:
     if params.tuning is None:
         raise ParamsError("params.yaml has no tuning section: declare its grids to tune")
     _run(args, pipeline="tuning/dvc.yaml", prepare=write)
+
+    def write_selected_runs() -> None:
+        runs = final_runs(params, json.loads((root / SELECTED_FILE).read_text()))
+        write_final(runs, root)
+        print(f"{FINAL_FILE}: {len(runs)} run(s) of the selected settings with run.seeds")
+
+    _run(args, pipeline="tuning/dvc.yaml", prepare=write_selected_runs)
 
 
 def _add_full_mnist(commands: argparse._SubParsersAction) -> None:

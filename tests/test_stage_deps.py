@@ -50,6 +50,8 @@ TUNING_STAGES = {
     "train_tuning": "train",
     "validate_tuning": "validate",
     "select_tuning": "select_tuning",
+    "train_final": "train",
+    "evaluate_final": "evaluate",
 }
 # Imports a stage script as a module (its main() does not run) and the modules it imports lazily
 # (argv[2:]), and lists the aebench files loaded.
@@ -161,5 +163,5 @@ def test_tuning_stage_depends_on_exactly_the_code_it_loads(stage):
     assert loaded - declared == set(), f"{stage}: runs code it does not depend on"
     assert declared - loaded == set(), f"{stage}: depends on code it never runs"
     assert f"pipeline/{script}.py" in _deps(stage, pipeline)
-    if script == "train":  # the same code as the default pipeline's stage
+    if script in ("train", "evaluate"):  # the same code as the default pipeline's stage
         assert _declared_code(stage, pipeline) == _declared_code(script)

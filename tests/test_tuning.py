@@ -15,6 +15,7 @@ from aebench.tuning import (
     POINTS_FILE,
     StaleTuning,
     check_points,
+    final_runs,
     render_points,
     select_settings,
     tuning_runs,
@@ -83,6 +84,24 @@ def test_a_stale_points_file_is_refused(raw_params, tmp_path):
         check_points(params, tmp_path)
 
 
+def test_the_selected_settings_run_with_the_reporting_seeds(raw_params):
+    grids = {"vae": {"key": "beta", "values": [2.0]}}
+    params = parse_params(_with_tuning(raw_params, grids))
+    selected = {
+        "digits": {
+            "vae": {
+                "selected": {
+                    "reconstruction": "vae--beta-2",
+                    "generation": "vae--beta-2",  # two tasks, one setting: trained once
+                    "likelihood": "vae",  # a run variant: its default runs are the row
+                }
+            }
+        }
+    }
+    runs = final_runs(params, selected)
+    assert list(runs) == [f"digits-vae--beta-2-{seed}" for seed in params.run.seeds]
+
+
 def test_selection_takes_each_tasks_lowest_mean_over_the_selection_seeds(raw_params, tmp_path):
     grids = {"vae": {"key": "beta", "values": [2.0], "by": {"train.lr": [3e-3]}}}
     params = parse_params(_with_tuning(raw_params, grids, seeds=[100, 101]))
@@ -131,20 +150,19 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     params["tuning"] = {
         "seeds": [7],
         "importance_samples": 5,
-        "grids": {"vae": {"key": "beta", "values": [2.0], "by": {"train.lr": [3e-3]}}},
-    }
+        "grids": {"vae": {"key": "beta", "values": [2.0]}},  # small: the grids' unit tests
+    }  # cover `by`; this one follows the runs through DVC and the workers
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(root, "add", "-A")
     _git(root, "commit", "-qm", "tiny tuning grid")
+    # a stale selection from an earlier grid must never train anything: emptied first
+    (root / "tuning" / "final.yaml").write_text(
+        "final_runs: {digits-vae--beta-9-0: {dataset: digits, variant: vae--beta-9, seed: 0}}\n"
+    )
     result = _run(root, sys.executable, "-m", "aebench.cli", "tune", "--workers", "2", "--quiet")
     assert result.returncode == 0, result.stdout + result.stderr
     scored = sorted((root / "tuning" / "validation" / "digits").glob("*/7.json"))
-    assert [p.parent.name for p in scored] == [
-        "vae",
-        "vae--beta-2",
-        "vae--train_lr-0p003",
-        "vae--train_lr-0p003--beta-2",
-    ]
+    assert [p.parent.name for p in scored] == ["vae", "vae--beta-2"]
     payload = json.loads(scored[-1].read_text())
     assert payload["importance_samples"] == 5
     assert set(payload["scores"]) == {"val_recon_mse", "val_sample_gmm_fd", "val_nll_iw"}
@@ -152,4 +170,12 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     selected = json.loads((root / "tuning" / "selected.json").read_text())["digits"]["vae"]
     assert set(selected["selected"]) == {"reconstruction", "generation", "likelihood"}
     assert set(selected["points"]) == {p.parent.name for p in scored}
+    # the second pass: each selected setting with the reporting seed (0), test-evaluated;
+    # a selected run variant ("vae") keeps the default pipeline's runs
+    chosen = set(selected["selected"].values()) - {"vae"}
+    final = yaml.safe_load((root / "tuning" / "final.yaml").read_text())["final_runs"]
+    assert {run["variant"] for run in final.values()} == chosen
+    for point in chosen:
+        metrics = json.loads((root / f"tuning/metrics/digits/{point}/0/metrics.json").read_text())
+        assert metrics["metrics"]["recon_mse"] > 0
     assert (root / "tuning" / "models" / "digits" / "vae" / "7" / "model.pt").is_file()
