@@ -289,10 +289,11 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
 
 
 def _tune(args: argparse.Namespace) -> None:
-    """Two passes over tuning/dvc.yaml: the grids (trained with the selection seeds, scored on
-    validation, selected), then the selected settings with the reporting seeds. The second
-    pass's runs file is written from the first's selection, so it is emptied before the first:
-    a selection from older grids never trains anything."""
+    """Two passes: tuning/dvc.yaml's grids (trained with the selection seeds, scored on
+    validation, selected), then tuning/report/dvc.yaml, whose report pulls in the selected
+    settings' runs with the reporting seeds (and the default runs it compares them with). The
+    second pass's runs file is written from the first's selection, so it is emptied before the
+    first: a selection from older grids never trains anything."""
     import json
 
     from aebench.tuning import (
@@ -327,7 +328,7 @@ def _tune(args: argparse.Namespace) -> None:
         write_final(runs, root)
         print(f"{FINAL_FILE}: {len(runs)} run(s) of the selected settings with run.seeds")
 
-    _run(args, pipeline="tuning/dvc.yaml", prepare=write_selected_runs)
+    _run(args, pipeline="tuning/report/dvc.yaml", prepare=write_selected_runs)
 
 
 def _add_full_mnist(commands: argparse._SubParsersAction) -> None:

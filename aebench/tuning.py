@@ -199,6 +199,7 @@ def render_final(runs: dict[str, dict[str, str | int]]) -> str:
 
 def write_final(runs: dict[str, dict[str, str | int]], root: Path = Path()) -> bool:
     """Rewrite tuning/final.yaml if it differs; returns whether it changed."""
+    (root / TUNING_ROOT / "metrics").mkdir(parents=True, exist_ok=True)  # the report's dependency
     path = root / FINAL_FILE
     text = render_final(runs)
     if path.is_file() and path.read_text() == text:

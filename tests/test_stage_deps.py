@@ -30,7 +30,14 @@ STAGES = (
 # Imported inside a function, on the path that needs it: a dataset from files in fetch; the
 # schema and the families in the settings stage when its inputs changed.
 LAZY = {"fetch": ("aebench.file_datasets",), "settings": ("aebench.config", "aebench.resolve")}
-READS_PARAMS = ("settings", "report", "study_report", "full_mnist_report", "select_tuning")
+READS_PARAMS = (
+    "settings",
+    "report",
+    "study_report",
+    "full_mnist_report",
+    "select_tuning",
+    "tuning_report",
+)
 # studies/dvc.yaml's stages (run from the top level, wdir ..) and the script each runs
 STUDY_STAGES = {
     "train_study": "train",
@@ -165,3 +172,11 @@ def test_tuning_stage_depends_on_exactly_the_code_it_loads(stage):
     assert f"pipeline/{script}.py" in _deps(stage, pipeline)
     if script in ("train", "evaluate"):  # the same code as the default pipeline's stage
         assert _declared_code(stage, pipeline) == _declared_code(script)
+
+
+def test_tuning_report_stage_depends_on_exactly_the_code_it_loads():
+    pipeline = "tuning/report/dvc.yaml"
+    loaded = _loaded_code("tuning_report")
+    declared = _declared_code("tuning_report", pipeline)
+    assert loaded - declared == set(), "tuning_report: runs code it does not depend on"
+    assert declared - loaded == set(), "tuning_report: depends on code it never runs"

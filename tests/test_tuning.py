@@ -146,6 +146,10 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     )
     (root / "tuning").mkdir(exist_ok=True)
     (root / "tuning" / "dvc.yaml").write_text((REPO / "tuning" / "dvc.yaml").read_text())
+    (root / "tuning" / "report").mkdir()
+    (root / "tuning" / "report" / "dvc.yaml").write_text(
+        (REPO / "tuning" / "report" / "dvc.yaml").read_text()
+    )
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["tuning"] = {
         "seeds": [7],
@@ -178,4 +182,55 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     for point in chosen:
         metrics = json.loads((root / f"tuning/metrics/digits/{point}/0/metrics.json").read_text())
         assert metrics["metrics"]["recon_mse"] > 0
+    report = (root / "reports" / "tuning" / "README.md").read_text()
+    assert "# aebench: tuned on the validation split" in report
+    assert report.count("| `vae` |") == 3  # one row per task
+    assert len(list((root / "reports" / "tuning" / "figures").glob("digits_vae_*.png"))) == 3
     assert (root / "tuning" / "models" / "digits" / "vae" / "7" / "model.pt").is_file()
+
+
+def test_the_tuned_rows_compare_the_selected_setting_with_the_default(raw_params, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from aebench.report.stats import Evidence
+    from aebench.tuning_report import build_document, heat_map, tuned_rows
+
+    params = parse_params(_with_tuning(raw_params, {"vae": {"key": "beta", "values": [2.0]}}))
+    selected = {
+        "digits": {
+            "vae": {
+                "key": "beta",
+                "by": None,
+                "points": {
+                    "vae": {"value": 1.0, "scores": {"val_recon_mse": 0.2, "val_nll_iw": 90.0}},
+                    "vae--beta-2": {
+                        "value": 2.0,
+                        "scores": {"val_recon_mse": 0.1, "val_nll_iw": 95.0},
+                    },
+                },
+                "selected": {"reconstruction": "vae--beta-2", "likelihood": "vae"},
+            }
+        }
+    }
+    spread = np.array([-0.001, 0.0, 0.001])
+    rows = [
+        {"dataset": "digits", "variant": v, "seed": s, "recon_mse": m + spread[s], "nll_iw": 90.0}
+        for v, m in (("vae", 0.05), ("vae--beta-2", 0.03))
+        for s in range(3)
+    ]
+    found = tuned_rows(params, selected, Evidence(pd.DataFrame(rows)))
+    recon, nll = found
+    assert recon.point == "vae--beta-2" and recon.diff.estimate == pytest.approx(-0.02)
+    assert recon.resolved  # 20× the seed spread
+    assert nll.diff is None  # the default was selected: not compared with itself
+    doc = build_document(params, selected, found, tmp_path, tmp_path)
+    from aebench.report.markdown import render_markdown
+
+    text = render_markdown(doc)
+    assert "the default was selected" in text and "beta = 2" in text
+    assert "resolved after Holm" in text
+    png = heat_map(
+        selected["digits"]["vae"], "val_recon_mse", "vae--beta-2", "t", tmp_path / "h.png"
+    )
+    assert png.read_bytes()[:4] == b"\x89PNG"
