@@ -209,6 +209,9 @@ def test_the_quick_report_links_the_full_mnist_report():
     assert "reports/full_mnist/" not in render_markdown(build_report(inputs))
     inputs.full_mnist = True
     assert "`reports/full_mnist/`" in render_markdown(build_report(inputs))
+    assert "reports/tuning/" not in render_markdown(build_report(inputs))
+    inputs.tuned = ("ae", "vae")
+    assert "`ae`, `vae` are also tuned" in render_markdown(build_report(inputs))
 
 
 def test_missing_quick_results_are_named_before_the_section_runs(raw_params, tmp_path, monkeypatch):

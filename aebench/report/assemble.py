@@ -238,4 +238,5 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         studies=params.run.studies,
         full_mnist=params.full_mnist is not None
         and params.full_mnist.dataset not in runs.dataset.values,
+        tuned=tuple(params.tuning.grids) if params.tuning else (),
     )

@@ -69,6 +69,7 @@ class ReportInputs:
     variants: tuple[VariantSpec, ...] = ()  # the compared variants, in run order
     studies: tuple[str, ...] = ()  # run.studies: drawn in studies/ by their own pipeline
     full_mnist: bool = False  # params.yaml declares the full-MNIST section (its own report)
+    tuned: tuple[str, ...] = ()  # the variants params.yaml's tuning grids tune (their own report)
 
     @property
     def evidence(self) -> Evidence:
@@ -379,6 +380,17 @@ def full_mnist_paragraph() -> Paragraph:
     )
 
 
+def tuning_paragraph(variants: tuple[str, ...]) -> Paragraph:
+    """Where the tuned settings are: the rows above run at their declared settings."""
+    names = ", ".join(f"`{v}`" for v in variants)
+    return Paragraph(
+        f"The rows below run at their declared settings. {names} are also tuned: a grid per "
+        "variant selected on the validation split per task, retrained with these seeds and set "
+        "beside these rows in `reports/tuning/` (README.md, index.html), rendered by "
+        "`aebench tune` (not part of this report's `dvc repro`)."
+    )
+
+
 def build_report(inputs: ReportInputs) -> Document:
     doc = Document().add(
         Heading(1, "aebench: VAE vs DAE benchmark"),
@@ -389,6 +401,8 @@ def build_report(inputs: ReportInputs) -> Document:
         doc.add(studies_paragraph(inputs.studies))
     if inputs.full_mnist:
         doc.add(full_mnist_paragraph())
+    if inputs.tuned:
+        doc.add(tuning_paragraph(inputs.tuned))
     if inputs.variants:
         doc.add(*variant_blocks(inputs.variants))
     for dataset in dict.fromkeys(inputs.runs.dataset):
