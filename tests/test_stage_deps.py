@@ -8,6 +8,7 @@ report stages)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -73,16 +74,42 @@ print(json.dumps(sorted(m.__file__ for n, m in list(sys.modules.items())
 """
 
 
-def _loaded_code(stage: str) -> set[str]:
-    script = REPO / "pipeline" / f"{stage}.py"
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(script), *LAZY.get(stage, ())],
+def _probe(script: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            str(REPO / "pipeline" / f"{script}.py"),
+            *LAZY.get(script, ()),
+        ],
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
-    return {str(Path(path).resolve().relative_to(REPO)) for path in json.loads(out)}
+    )
+
+
+@functools.cache
+def _all_loaded() -> dict[str, frozenset[str]]:
+    """Every stage script's loaded code, probed once each and all at once: each probe is a
+    Python start-up that imports torch (seconds), and several stages share a script."""
+    scripts = sorted(
+        {*STAGES, *STUDY_STAGES.values(), *FULL_MNIST_STAGES.values(), *TUNING_STAGES.values()}
+        | {"tuning_report"}
+    )
+    running = {script: _probe(script) for script in scripts}
+    loaded = {}
+    for script, process in running.items():
+        out, _ = process.communicate()
+        assert process.returncode == 0, f"probing pipeline/{script}.py failed"
+        loaded[script] = frozenset(
+            str(Path(path).resolve().relative_to(REPO)) for path in json.loads(out)
+        )
+    return loaded
+
+
+def _loaded_code(stage: str) -> frozenset[str]:
+    return _all_loaded()[stage]
 
 
 def _deps(stage: str, pipeline: str = "dvc.yaml") -> list[str]:
