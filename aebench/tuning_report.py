@@ -166,6 +166,26 @@ def _setting(grid: dict, point: str) -> str:
     return text
 
 
+SCORE_WORDS = {
+    "val_recon_mse": "MSE",
+    "val_sample_gmm_fd": "FD of GMM samples",
+    "val_nll_iw": "NLL",
+}
+
+
+def _finding(row: TunedRow, grid: dict) -> str:
+    """A resolved comparison, verdict first: which is lower, by how much, with its interval."""
+    diff = row.diff
+    lower = diff.estimate < 0
+    low, high = sorted((abs(diff.low), abs(diff.high)))
+    label = describe(row.metric).label
+    return (
+        f"Tuned `{row.variant}` for {row.task} ({_setting(grid, row.point)}) has "
+        f"{'lower' if lower else 'higher'} {label} than its default by {abs(diff.estimate):.4g} "
+        f"(95% CI {low:.4g} to {high:.4g}), resolved after Holm."
+    )
+
+
 def build_document(
     params: Params, selected: dict, rows: list[TunedRow], figures_dir: Path, report_dir: Path
 ) -> Document:
@@ -181,8 +201,13 @@ def build_document(
             "scored on the validation split; per task the point with the lowest mean validation "
             "score was selected (reconstruction: MSE; generation: FD of GMM samples; likelihood: "
             f"NLL, K = {tuning.importance_samples}) and trained again with the reporting seeds "
-            f"{list(params.run.seeds)}. The test metrics below are the reporting runs'. Every "
-            "grid has its own size; the budget is equal where the grids are."
+            f"{list(params.run.seeds)}. The test metrics below are the reporting runs'. Budget "
+            "(grid points × selection seeds): "
+            + ", ".join(
+                f"`{v}` {len(g.variant_names) * len(tuning.seeds)} runs"
+                for v, g in tuning.grids.items()
+            )
+            + "."
         ),
     )
     for dataset, grids in selected.items():
@@ -221,10 +246,7 @@ def build_document(
         )
         doc.add(Table(header, tuple(body), caption="mean ± sd (seeds) on the test split"))
         findings = [
-            f"Tuning `{r.variant}` for {r.task} ({_setting(grids[r.variant], r.point)}) changes "
-            f"{describe(r.metric).label} by {signed_text(r.diff)}, resolved after Holm."
-            for r in rows
-            if r.dataset == dataset and r.resolved
+            _finding(r, grids[r.variant]) for r in rows if r.dataset == dataset and r.resolved
         ]
         doc.add(
             BulletList(
@@ -242,8 +264,8 @@ def build_document(
                 doc.add(
                     Figure(
                         path.relative_to(report_dir),
-                        f"`{variant}`, {task}: mean "
-                        f"validation {score} over the grid (lower is better).",
+                        f"`{variant}`, {task}: mean validation {SCORE_WORDS[score]} over the "
+                        "grid (lower is better; the selected setting outlined).",
                     )
                 )
     return doc

@@ -229,6 +229,9 @@ def test_the_tuned_rows_compare_the_selected_setting_with_the_default(raw_params
 
     text = render_markdown(doc)
     assert "the default was selected" in text and "beta = 2" in text
+    assert (
+        "Tuned `vae` for reconstruction (beta = 2) has lower MSE than its default by 0.02" in text
+    )
     assert "resolved after Holm" in text
     png = heat_map(
         selected["digits"]["vae"], "val_recon_mse", "vae--beta-2", "t", tmp_path / "h.png"
