@@ -38,10 +38,18 @@ def tuning_runs(params: Params) -> dict[str, dict[str, str | int]]:
     if tuning is None:
         return {}
     return {
-        f"{dataset}-{point}-{seed}": {"dataset": dataset, "variant": point, "seed": seed}
+        key: entry
         for dataset in params.run.datasets
         for point in tuning.points
-        for seed in tuning.seeds
+        for key, entry in _runs_of(dataset, point, tuning.seeds).items()
+    }
+
+
+def _runs_of(dataset: str, point: str, seeds: tuple[int, ...]) -> dict[str, dict[str, str | int]]:
+    """One point's runs, keyed by the stage-name suffix DVC shows (``<dataset>-<point>-<seed>``)."""
+    return {
+        f"{dataset}-{point}-{seed}": {"dataset": dataset, "variant": point, "seed": seed}
+        for seed in seeds
     }
 
 
@@ -52,14 +60,17 @@ def render_points(params: Params) -> str:
     return HEADER + yaml.safe_dump(body, sort_keys=True, width=100)
 
 
-def write_points(params: Params, root: Path = Path()) -> bool:
-    """Rewrite tuning/points.yaml if it differs; returns whether it changed."""
-    path = root / POINTS_FILE
-    text = render_points(params)
+def _rewrite(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless it already holds it; returns whether it changed."""
     if path.is_file() and path.read_text() == text:
         return False
     write_text(path, text)
     return True
+
+
+def write_points(params: Params, root: Path = Path()) -> bool:
+    """Rewrite tuning/points.yaml if it differs; returns whether it changed."""
+    return _rewrite(root / POINTS_FILE, render_points(params))
 
 
 def check_points(params: Params, root: Path = Path()) -> None:
@@ -132,7 +143,7 @@ def grid_scores(
 
 def select_settings(params: Params, root: Path = TUNING_ROOT) -> dict:
     """Per dataset and grid: every point's setting and mean scores, and per task the point with
-    the lowest mean validation score (:func:`aebench.validation.select_point`). A task is
+    the lowest mean validation score (:func:`select_point`). A task is
     selected where every point of the grid has its score (the likelihood task: families with a
     posterior)."""
     tuning = params.tuning
@@ -178,14 +189,8 @@ def final_runs(params: Params, selected: dict) -> dict[str, dict[str, str | int]
     for dataset, grids in selected.items():
         chosen = [p for grid in grids.values() for p in grid["selected"].values()]
         for point in dict.fromkeys(chosen):
-            if point in params.run.variants:
-                continue
-            for seed in params.run.seeds:
-                runs[f"{dataset}-{point}-{seed}"] = {
-                    "dataset": dataset,
-                    "variant": point,
-                    "seed": seed,
-                }
+            if point not in params.run.variants:
+                runs |= _runs_of(dataset, point, params.run.seeds)
     return runs
 
 
@@ -200,9 +205,4 @@ def render_final(runs: dict[str, dict[str, str | int]]) -> str:
 def write_final(runs: dict[str, dict[str, str | int]], root: Path = Path()) -> bool:
     """Rewrite tuning/final.yaml if it differs; returns whether it changed."""
     (root / TUNING_ROOT / "metrics").mkdir(parents=True, exist_ok=True)  # the report's dependency
-    path = root / FINAL_FILE
-    text = render_final(runs)
-    if path.is_file() and path.read_text() == text:
-        return False
-    write_text(path, text)
-    return True
+    return _rewrite(root / FINAL_FILE, render_final(runs))

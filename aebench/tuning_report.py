@@ -12,7 +12,7 @@ equal to the default is said to be so, not compared with itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,11 +85,15 @@ def gather_evidence(params: Params, selected: dict, root: Path = Path()) -> Evid
 def tuned_rows(params: Params, selected: dict, evidence: Evidence) -> list[TunedRow]:
     """Every (dataset, variant, task) with its difference, Holm-adjusted over all of them."""
     rows = []
+    by_metric: dict[tuple[str, str], dict[str, Sample]] = {}  # each read once, not per task
     for dataset, grids in selected.items():
         for variant, grid in grids.items():
             for task, point in grid["selected"].items():
                 metric = TASK_METRICS[task]
-                samples = evidence.samples(dataset, metric) if not evidence.runs.empty else {}
+                if (dataset, metric) not in by_metric:
+                    found = evidence.samples(dataset, metric) if not evidence.runs.empty else {}
+                    by_metric[(dataset, metric)] = found
+                samples = by_metric[(dataset, metric)]
                 tuned, default = samples.get(point), samples.get(variant)
                 diff = None
                 if point != variant and tuned is not None and default is not None:
@@ -97,13 +101,9 @@ def tuned_rows(params: Params, selected: dict, evidence: Evidence) -> list[Tuned
                 rows.append(TunedRow(dataset, variant, task, point, metric, tuned, default, diff))
     tested = [i for i, r in enumerate(rows) if r.diff is not None and r.diff.p is not None]
     adjusted = holm([rows[i].diff.p for i in tested]) if tested else []
-    out = list(rows)
     for i, p in zip(tested, adjusted, strict=True):
-        r = rows[i]
-        out[i] = TunedRow(
-            r.dataset, r.variant, r.task, r.point, r.metric, r.tuned, r.default, r.diff, p
-        )
-    return out
+        rows[i] = replace(rows[i], adjusted_p=p)
+    return rows
 
 
 def heat_map(grid: dict, score: str, chosen: str, title: str, path: Path) -> Path:

@@ -251,11 +251,9 @@ def remaining_estimate(outcomes: list[StageOutcome], left: list[str], slots: int
     by_kind: dict[str, list[float]] = {}
     for outcome in ran:
         by_kind.setdefault(stage_kind(outcome.stage), []).append(outcome.seconds)
+    mean = {kind: sum(times) / len(times) for kind, times in by_kind.items()}
     overall = sum(o.seconds for o in ran) / len(ran)
-    seconds = sum(
-        sum(by_kind[kind]) / len(by_kind[kind]) if (kind := stage_kind(s)) in by_kind else overall
-        for s in left
-    )
+    seconds = sum(mean.get(stage_kind(s), overall) for s in left)
     minutes = round(seconds / slots / 60)
     return f"~{minutes // 60}h{minutes % 60:02d}m"
 

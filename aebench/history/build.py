@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from aebench.compare import CompareError
@@ -19,7 +20,6 @@ class History:
     steps: list[Step] = field(default_factory=list)
     breaks: list[Break] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # unreadable files, named by commit
-    _positions: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def resolved(self) -> list[Step]:
@@ -27,10 +27,12 @@ class History:
         chosen = [s for s in self.steps if s.resolved]
         return sorted(chosen, key=lambda s: self.position(s.new.commit), reverse=True)
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {c.full: i for i, c in enumerate(self.commits)}
+
     def position(self, commit: Commit) -> int:
         """The commit's place in the range, oldest first."""
-        if len(self._positions) != len(self.commits):
-            self._positions = {c.full: i for i, c in enumerate(self.commits)}
         return self._positions[commit.full]
 
 

@@ -262,7 +262,8 @@ RULE = (
     "consecutive comparable commits: paired by seed where both committed the same seeds' "
     "values (runs.csv), otherwise Welch's interval from means, stds and seed counts; a change "
     "is listed only when its 95% interval excludes 0 and it survives Benjamini–Hochberg over "
-    "every change tested between the same two commits. Timing values are never drawn."
+    "every change tested between the same two commits, or when a series became NaN (a run "
+    "diverged). Timing values are never drawn."
 )
 
 

@@ -126,13 +126,19 @@ def with_seed_spread(stats: dict[SeriesKey, Stat], runs: pd.DataFrame) -> dict[S
     out = dict(stats)
     for key, stat in stats.items():
         values = seed_values(runs, key)
-        if values is None or not math.isclose(
-            values.mean(), stat.mean, rel_tol=1e-9, abs_tol=1e-12
-        ):
+        if values is None or not agrees(values, stat):
             continue
         std = float(values.std(ddof=1)) if len(values) > 1 else None
         out[key] = Stat(stat.mean, std, len(values))
     return out
+
+
+def agrees(values: pd.Series, stat: Stat) -> bool:
+    """Whether per-seed values are the ones a committed summary was computed from (a runs table
+    left stale beside new metrics is not evidence about them)."""
+    if stat.count is not None and stat.count != len(values):
+        return False
+    return math.isclose(float(values.mean()), stat.mean, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def seed_values(runs: pd.DataFrame | None, key: SeriesKey) -> pd.Series | None:

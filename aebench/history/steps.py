@@ -17,17 +17,14 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-import pandas as pd
-
 from aebench.compare import (
     IMPROVEMENT,
     REGRESSION,
     Change,
-    Stat,
     classify_change,
     control_false_discoveries,
 )
-from aebench.history.snapshots import UNKNOWN_HARDWARE, SeriesKey, Snapshot, seed_values
+from aebench.history.snapshots import UNKNOWN_HARDWARE, SeriesKey, Snapshot, agrees, seed_values
 from aebench.report.intervals import Difference, paired_difference
 
 NAN_REASON = "became NaN: a run diverged or the metric failed"
@@ -91,13 +88,6 @@ def paired_interval(old: Snapshot, new: Snapshot, key: SeriesKey) -> tuple[Diffe
         return None
     diff = paired_difference(after.sort_index().to_numpy(), before.sort_index().to_numpy())
     return diff, "" if diff.excludes_zero else f"not resolved with {diff.seeds_text}, paired"
-
-
-def agrees(values: pd.Series, stat: Stat) -> bool:
-    """Whether per-seed values are the ones a committed summary was computed from."""
-    if stat.count is not None and stat.count != len(values):
-        return False
-    return math.isclose(float(values.mean()), stat.mean, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def series_steps(snapshots: list[Snapshot]) -> tuple[list[Step], list[Break]]:
