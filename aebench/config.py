@@ -43,7 +43,6 @@ from aebench.spec import (
     LIKELIHOODS,
     NOISE_KINDS,
     SAMPLERS,
-    ChainConfig,
     DataConfig,
     EvaluateConfig,
     EvaluatorConfig,
@@ -51,6 +50,7 @@ from aebench.spec import (
     TrainConfig,
     VariantSpec,
 )
+from aebench.stage_settings import MixingConfig, mixing_problem
 
 __all__ = ["ParamsError", "VariantSpec", "load_params", "parse_params", "variant_from_dict"]
 
@@ -201,9 +201,20 @@ class TrainModel(_Section):
 
 
 class ChainModel(_Section):
-    chains: Count = ChainConfig.chains
-    burn_in: Natural = ChainConfig.burn_in
-    thin: Count = ChainConfig.thin
+    """The chain stage's trace and sampling (aebench/chain_mixing.py); its burn-in is chosen by
+    the stationarity rule, not set."""
+
+    chains: Count = MixingConfig.chains
+    thin: Count = MixingConfig.thin
+    trace_steps: Count = MixingConfig.trace_steps
+    window: Count = MixingConfig.window
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> Self:
+        problem = mixing_problem(self.chains, self.thin, self.trace_steps, self.window)
+        if problem is not None:
+            raise _Refusal(*problem)
+        return self
 
 
 NoiseKind = Annotated[
@@ -693,6 +704,8 @@ class Params:
     # trained, not the model, so it lives beside the specs rather than in them
     variant_lr: dict[str, float] = field(default_factory=dict)
     tuning: TuningConfig | None = None
+    # the chain stage's settings (evaluate.chain in params.yaml)
+    chain: MixingConfig = field(default_factory=MixingConfig)
 
     @property
     def datasets_resolved(self) -> tuple[str, ...]:
@@ -781,8 +794,8 @@ def parse_params(raw: Any) -> Params:
             **evaluate.model_dump(exclude={"noise_grid", "samplers", "chain"}),
             noise_grid={kind: tuple(levels) for kind, levels in evaluate.noise_grid.items()},
             samplers=tuple(evaluate.samplers),
-            chain=ChainConfig(**evaluate.chain.model_dump()),
         ),
+        chain=MixingConfig(**evaluate.chain.model_dump()),
         evaluator=EvaluatorConfig(
             **model.evaluator.model_dump(exclude={"epochs"}),
             epochs=None if model.evaluator.epochs == "auto" else model.evaluator.epochs,

@@ -1,9 +1,10 @@
 """Write the resolved settings files (see :mod:`aebench.settings`) from validated params.
 
 Each file holds what its stage's output depends on and nothing more: an evaluation's file
-carries the importance-sample count only for a family with a posterior, the chain settings only
-for a denoising one, the samplers the family has; an external family's file carries its code's
-identity (module sha256, or installed version), so editing that module re-runs only its stages.
+carries the importance-sample count only for a family with a posterior and the samplers the
+family has (the chain's settings go to the chain stage's own file); an external family's file
+carries its code's identity (module sha256, or installed version), so editing that module re-runs
+only its stages.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from aebench import fingerprint, settings
+from aebench import fingerprint, settings, stage_settings
 from aebench.config import Params
 from aebench.io import write_text
 from aebench.models.registry import applicable_samplers, family_class, family_source
@@ -40,7 +41,8 @@ def _train(params: Params, name: str, spec: VariantSpec, source: dict) -> dict[s
 
 def _evaluate(params: Params, spec: VariantSpec, source: dict) -> dict[str, Any]:
     cfg = params.evaluate
-    samplers = list(applicable_samplers(spec.family, cfg.samplers))
+    # the chain is drawn and scored by its own stage (chain@<dataset>), where it has mixed
+    samplers = [s for s in applicable_samplers(spec.family, cfg.samplers) if s != "chain"]
     evaluate: dict[str, Any] = {
         "seed": cfg.seed,
         "batch_size": cfg.batch_size,
@@ -50,26 +52,49 @@ def _evaluate(params: Params, spec: VariantSpec, source: dict) -> dict[str, Any]
         "gmm_components": cfg.gmm_components,
         "grid_images": cfg.grid_images,
     }
-    if "chain" in samplers:
-        evaluate["chain"] = asdict(cfg.chain)
     if family_class(spec.family).has_posterior:
         evaluate["importance_samples"] = params.importance_samples_for(spec.name)
     return _with_source({"evaluate": evaluate, "machine": _machine(params)}, source)
 
 
-def _chain_trace(params: Params, sources: dict[str, dict]) -> dict[str, Any]:
-    """The first seed of every denoising variant of the run list, and the chain's settings."""
-    seed = params.run.seeds[0]
+def _chain(
+    params: Params, variants: tuple[str, ...], seeds: tuple[int, ...], sources: dict[str, dict]
+) -> dict[str, Any]:
+    """The chain stage's runs (every seed of every denoising variant that ``evaluate.samplers``
+    lets draw chains) and its settings."""
     runs = []
-    for name in params.run.variants:
+    for name in variants:
         family = params.variant(name).family
-        if family_class(family).denoises:
-            runs.append(_with_source({"variant": name, "seed": seed}, sources[family]))
+        if "chain" in applicable_samplers(family, params.evaluate.samplers):
+            runs.extend(
+                _with_source({"variant": name, "seed": seed}, sources[family]) for seed in seeds
+            )
     cfg = params.evaluate
     return {
         "runs": runs,
-        # the trace runs its own steps: of the chain's settings it reads the number of chains
-        "evaluate": {"seed": cfg.seed, "batch_size": cfg.batch_size, "chains": cfg.chain.chains},
+        "evaluate": {
+            "seed": cfg.seed,
+            "batch_size": cfg.batch_size,
+            "grid_images": cfg.grid_images,
+            "chain": asdict(params.chain),
+        },
+        "machine": _machine(params),
+    }
+
+
+def _memorisation(
+    params: Params, variants: tuple[str, ...], seeds: tuple[int, ...], sources: dict[str, dict]
+) -> dict[str, Any]:
+    """The memorisation stage's runs (every run of the list) and what it reads of evaluate."""
+    runs = [
+        _with_source({"variant": name, "seed": seed}, sources[params.variant(name).family])
+        for name in variants
+        for seed in seeds
+    ]
+    cfg = params.evaluate
+    return {
+        "runs": runs,
+        "evaluate": {"seed": cfg.seed, "batch_size": cfg.batch_size},
         "machine": _machine(params),
     }
 
@@ -112,8 +137,17 @@ def settings_files(params: Params, root: Path = settings.SETTINGS_DIR) -> dict[P
             "batch_size": params.evaluate.batch_size,
             "device": params.train.device,
         }
-    for dataset in params.run.datasets:
-        files[settings.chain_trace_path(dataset, root)] = _chain_trace(params, sources)
+    # the per-dataset stages, for the default run and for the full-MNIST section's own models
+    sections = [(Path("."), params.run.datasets, params.run.variants, params.run.seeds)]
+    if params.full_mnist is not None:
+        section = params.full_mnist
+        sections.append((Path("full_mnist"), (section.dataset,), section.variants, section.seeds))
+    for folder, datasets, variants, seeds in sections:
+        for dataset in datasets:
+            path = stage_settings.settings_path("chain", dataset, folder, root)
+            files[path] = _chain(params, variants, seeds, sources)
+            path = stage_settings.settings_path("memorisation", dataset, folder, root)
+            files[path] = _memorisation(params, variants, seeds, sources)
     for name, spec in specs.items():
         files[settings.train_path(name, root)] = _train(params, name, spec, sources[spec.family])
         files[settings.evaluate_path(name, root)] = _evaluate(params, spec, sources[spec.family])

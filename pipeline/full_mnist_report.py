@@ -31,7 +31,7 @@ def main() -> None:
     small = None
     if shared:  # the quick run's results for the same variants, read beside the section's
         run = RunConfig(datasets=(small_name,), variants=tuple(shared), seeds=params.run.seeds)
-        small = Evidence(load_runs(Path("metrics"), run))
+        small = Evidence(load_runs(Path("metrics"), run, [Path("chain"), Path("memorisation")]))
     with staged_outputs(Path(args.out)) as staging:
         figures_dir = staging / "figures"
         figures_dir.mkdir()
@@ -41,6 +41,9 @@ def main() -> None:
             history=Path("full_mnist/history"),
             figures=figures_dir,
             report=staging,
+            chain=Path("full_mnist/chain"),
+            memorisation=Path("full_mnist/memorisation"),
+            diagnostics=Path("full_mnist/diagnostics"),
         )
         inputs = gather(section, dirs)
         doc = build_document(section, inputs, small, small_name, shared)

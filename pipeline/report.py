@@ -37,6 +37,8 @@ def main() -> None:
             metrics=Path(args.metrics_dir),
             evaluators=Path(args.evaluators_dir),
             history=Path(args.history_dir),
+            chain=Path("chain"),
+            memorisation=Path("memorisation"),
             diagnostics=Path("diagnostics"),
             figures=figures_dir,
             report=staging,

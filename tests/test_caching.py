@@ -189,20 +189,19 @@ def test_schema_code_edit_that_changes_no_setting_reruns_no_stage(pipeline, tmp_
     assert settings_after.pop("inputs.json") != settings_before.pop("inputs.json")
     assert settings_after == settings_before
     after = _lock(root)
-    for stage in (*TRAIN, *EVALUATE, "fetch@digits", "evaluator@digits", "chain_trace@digits"):
+    for stage in (*TRAIN, *EVALUATE, "fetch@digits", "evaluator@digits", "chain@digits"):
         assert after[stage] == before[stage], stage
 
 
 @pytest.mark.slow
 def test_an_evaluate_setting_reruns_only_the_evaluations_that_read_it(pipeline, tmp_path):
     """The importance-sample count is read only by families with a posterior (the VAE here);
-    the chain's burn-in only by the denoising ones' evaluation (the DAE), not by the chain
-    trace, which runs its own steps."""
+    the chain's settings only by the chain stage, not by any evaluation."""
     root = _copy(pipeline, tmp_path / "repo")
     _edit_params(root, "evaluate.importance_samples", 10)
     assert _repro(root) == {"evaluate@digits-vae-0", "report"}
-    _edit_params(root, "evaluate.chain.burn_in", 3)
-    assert _repro(root) == {"evaluate@digits-dae_masking-0", "report"}
+    _edit_params(root, "evaluate.chain.trace_steps", 48)
+    assert _repro(root) == {"chain@digits", "report"}
 
 
 @pytest.mark.slow

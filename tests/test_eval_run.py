@@ -8,11 +8,12 @@ import pytest
 import torch
 
 import aebench.evaluate as evaluate_module
-from aebench.config import ChainConfig, EvaluateConfig, variant_from_dict
+from aebench.config import EvaluateConfig, variant_from_dict
 from aebench.evaluate import evaluate_run
 from aebench.evaluator import EvaluatorNet
 from aebench.models import build_model
 from aebench.scoring import SampleScorer, Split
+from aebench.spec import ChainConfig
 
 SHAPE = (1, 8, 8)
 GRID = {"gaussian": (0.0, 0.3), "masking": (0.1, 0.5), "salt_pepper": (0.0, 0.1, 0.2)}

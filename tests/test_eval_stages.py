@@ -41,7 +41,7 @@ PARAMS = {
     "evaluate": {
         "noise_grid": {"gaussian": [0.0, 0.3], "masking": [0.0, 0.5], "salt_pepper": [0.1, 0.2]},
         "importance_samples": 3,
-        "chain": {"chains": 100, "burn_in": 2, "thin": 2},
+        "chain": {"chains": 40, "thin": 2, "trace_steps": 8, "window": 2},
         "grid_images": 9,
     },
     "variants": {

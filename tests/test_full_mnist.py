@@ -56,7 +56,7 @@ def _with_section(raw: dict, **section) -> dict:
 
 
 def test_the_section_resolves_its_dataset_and_the_literature_k(raw_params, tmp_path):
-    params = parse_params(_with_section(raw_params))
+    params = parse_params(_with_section(raw_params, variants=["burda_vae", "ae", "dae"]))
     assert params.datasets_resolved == ("digits", "mnist")
     assert params.importance_samples_for("burda_vae") == 5000
     assert params.importance_samples_for("vae") == params.evaluate.importance_samples
@@ -65,7 +65,14 @@ def test_the_section_resolves_its_dataset_and_the_literature_k(raw_params, tmp_p
     }
     assert '"importance_samples": 5000' in files["evaluate/burda_vae.json"]
     assert "data/mnist.json" in files and "evaluator/mnist.json" in files
-    assert "chain_trace/mnist.json" not in files  # the section traces no chain
+    # the section chains its own denoising variants, on its own seeds, from its own models
+    section_chain = json.loads(files["chain/full_mnist/mnist.json"])
+    assert [(r["variant"], r["seed"]) for r in section_chain["runs"]] == [
+        ("dae", 0),
+        ("dae", 1),
+        ("dae", 2),
+    ]
+    assert "chain/digits.json" in files
 
 
 @pytest.mark.parametrize(

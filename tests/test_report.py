@@ -19,7 +19,14 @@ from aebench.report.document import Document
 from aebench.report.findings import findings_text
 from aebench.report.glossary import SAMPLER_MEANING, describe, glossary_entries
 from aebench.report.markdown import render_markdown
-from aebench.report.results import aggregate, flat_metrics, load_per_image, load_runs, run_path
+from aebench.report.results import (
+    aggregate,
+    flat_metrics,
+    joined_path,
+    load_per_image,
+    load_runs,
+    run_path,
+)
 from aebench.report.stats import Evidence
 from aebench.report.tables import format_value
 from aebench.report.variants import variant_blocks
@@ -130,6 +137,11 @@ def write_runs(root, per_image=PER_IMAGE, scalars=SCALARS, run=RUN):
             for key, (offset, sd) in scalars.get(variant, {}).items():
                 metrics[key] = offset + SHIFT[seed] * sd
             metrics |= _training(variant, seed)
+            chain = {k: metrics.pop(k) for k in list(metrics) if k.startswith("sample_chain_")}
+            if chain:  # the chain stage's file, which the report joins to the run
+                chained = joined_path(root / "chain", "digits", variant, seed)
+                chained.parent.mkdir(parents=True)
+                chained.write_text(json.dumps({"metrics": chain}))
             path = run_path(root, "digits", variant, seed)
             path.parent.mkdir(parents=True, exist_ok=True)
             payload = {"run": {}, "environment": {"device_name": "cpu"}, "metrics": metrics}
@@ -140,7 +152,7 @@ def write_runs(root, per_image=PER_IMAGE, scalars=SCALARS, run=RUN):
 @pytest.fixture
 def evidence(tmp_path) -> Evidence:
     write_runs(tmp_path)
-    runs = load_runs(tmp_path, RUN)
+    runs = load_runs(tmp_path, RUN, [tmp_path / "chain"])
     return Evidence(runs, load_per_image(tmp_path, runs))
 
 
@@ -448,11 +460,12 @@ def test_glossary_text_states_directions_density_and_the_chain(markdown):
     assert (
         "- **`chain` samples**: the DAE Markov chain of Bengio et al. 2013: corrupt the state, "
         "then draw the next state from P(X|X̃) (the DVAE first draws its code z ~ q(z|X̃)); what "
-        "is scored and shown is the mean of P(X|X̃) at the kept steps." in glossary
+        "is scored and shown is the mean of P(X|X̃) every `evaluate.chain.thin` steps of each "
+        "chain after the burn-in its stationarity rule chose (the chain stage)." in glossary
     )
     chain = _section(markdown, "#### `chain`", "\n#### ")
     assert chain.startswith(": the DAE Markov chain of Bengio et al. 2013")
-    assert "mean of P(X|X̃) at the kept steps" in chain
+    assert "after the burn-in its stationarity rule chose" in chain
 
 
 def test_format_value():
@@ -571,3 +584,18 @@ def test_precision_and_density_are_bold_only_with_their_partner():
     assert not cells["sharp"][0].best  # the highest precision, but the lowest recall
     assert cells["broad"][1].best and not cells["broad"][0].best
     assert not any(row[3].best for row in table.rows)  # density: no coverage column here
+
+
+def test_only_the_chain_stage_scores_the_chain(tmp_path):
+    """An evaluation from before the chain stage scored the chain at a fixed step: its values
+    never stand in for the chain stage's, present or missing."""
+    write_runs(tmp_path)
+    path = run_path(tmp_path, "digits", "dae", 0)
+    payload = json.loads(path.read_text())
+    payload["metrics"]["sample_chain_fd"] = 999.0  # the old in-evaluate chain
+    path.write_text(json.dumps(payload))
+    runs = load_runs(tmp_path, RUN, [tmp_path / "chain"]).set_index(["variant", "seed"])
+    assert runs.loc[("dae", 0), "sample_chain_fd"] != 999.0
+    joined_path(tmp_path / "chain", "digits", "dae", 0).unlink()
+    runs = load_runs(tmp_path, RUN, [tmp_path / "chain"]).set_index(["variant", "seed"])
+    assert math.isnan(runs.loc[("dae", 0), "sample_chain_fd"])

@@ -70,7 +70,7 @@ def _per_image(variant: str, seed: int, rng: np.random.Generator) -> dict[str, n
 
 
 def _metrics(variant: str, seed: int, arrays: dict, rng: np.random.Generator) -> dict:
-    samplers = ["recon", "gmm"] + (["prior"] if variant == "vae" else ["chain"])
+    samplers = ["recon", "gmm"] + (["prior"] if variant == "vae" else [])
     metrics = {key: float(values.mean()) for key, values in arrays.items()}
     metrics |= {
         "parameters": 12345,
@@ -89,6 +89,15 @@ def _metrics(variant: str, seed: int, arrays: dict, rng: np.random.Generator) ->
     if variant == "vae":
         metrics["nll_importance_samples"] = 50
     return metrics
+
+
+def _write_chain_run(run: Path, rng: np.random.Generator) -> None:
+    run.mkdir(parents=True)
+    metrics = {f"sample_chain_{stat}": float(rng.uniform(0.1, 0.9)) for stat in STATS}
+    metrics |= {"chain_mixed": 1.0, "chain_burn_in": 100.0}
+    metrics |= {"chain_denoise_mse_grey": 0.02, "chain_denoise_mse_state": 0.05}
+    (run / "metrics.json").write_text(json.dumps({"metrics": metrics}))
+    save_image(torch.rand(16, 1, 8, 8), run / "samples_chain.png", nrow=4)
 
 
 def _write_inputs(root: Path) -> None:
@@ -122,8 +131,14 @@ def _write_inputs(root: Path) -> None:
             labels = np.arange(100) % 10
             codes = rng.normal(size=(100, 4)) + labels[:, None]
             np.savez_compressed(run / "test_codes.npz", codes=codes, labels=labels)
-            for sampler in ("gmm", "prior" if variant == "vae" else "chain"):
+            for sampler in ("gmm", "prior") if variant == "vae" else ("gmm",):
                 save_image(torch.rand(16, 1, 8, 8), run / f"samples_{sampler}.png", nrow=4)
+            if variant == "dae":  # the chain stage's files
+                _write_chain_run(root / "chain" / "digits" / variant / str(seed), rng)
+            control = {"recon_train_copy_rate": 0.3 + 0.01 * seed, "recon_train_mse": 0.01}
+            memorised = root / "memorisation" / "digits" / variant / str(seed) / "metrics.json"
+            memorised.parent.mkdir(parents=True)
+            memorised.write_text(json.dumps({"metrics": control}))
             for kind, levels in GRID.items():
                 save_image(
                     torch.rand(12, 1, 8, 8), run / f"denoise_{kind}_{levels[1]:g}.png", nrow=4
@@ -142,6 +157,18 @@ def _write_inputs(root: Path) -> None:
             if variant == "vae":
                 frame = frame.assign(train_kl=[1.0, 2.0, 2.5], val_kl=[1.0, 2.1, 2.4])
             frame.to_csv(history, index=False)
+    trace = [
+        {"variant": "dae", "seed": seed, "step": step, "fd": 10.0 / step, "ink": 0.1}
+        | {"class_kl": 0.1, "fd_se": 0.1, "ink_se": 0.01, "class_kl_se": 0.01}
+        | {"class_coverage": 0.9, "agrees_with_last": step > 100, "burn_in": 100}
+        | {"mixed": True, "z": 3.3, "test_mean_intensity": 0.13}
+        for seed in SEEDS
+        for step in (100, 200, 300, 400)
+    ]
+    (root / "diagnostics" / "digits").mkdir(parents=True)
+    pd.DataFrame(trace).to_csv(root / "diagnostics" / "digits" / "chain_trace.csv", index=False)
+    reference = {"training_images_copy_rate": 1.0, "images": 100}
+    (root / "memorisation" / "digits" / "reference.json").write_text(json.dumps(reference))
     evaluator = root / "evaluators" / "digits"
     evaluator.mkdir(parents=True)
     reference = {"split": "val", "count": 100} | {stat: 0.5 for stat in STATS}
@@ -173,9 +200,10 @@ def test_every_figure_is_referenced_inline_and_present(rendered):
     html = (reports / "index.html").read_text(encoding="utf-8")
     markdown = (reports / "README.md").read_text(encoding="utf-8")
     figures = sorted(p.name for p in (reports / "figures").glob("*.png"))
-    # tradeoff, 3 robustness, denoising, samples, latent, and training curves per decoder
-    # likelihood (nats of a mass and of a density share no axis)
-    assert len(figures) == 9
+    # tradeoff, 3 robustness, denoising, samples, the chain's windows, latent, and training
+    # curves per decoder likelihood (nats of a mass and of a density share no axis)
+    assert len(figures) == 10
+    assert "digits_chain_trace.png" in figures
     assert {"digits_training.png", "digits_training_gaussian.png"} <= set(figures)
     linked = re.findall(r"!\[[^\]]*\]\(figures/([^)]+)\)", markdown)
     assert sorted(linked) == figures
@@ -192,6 +220,8 @@ def test_report_contents(rendered):
         "### Headline",
         "### Noise robustness",
         "#### `chain`",
+        "### The DAE chain",
+        "### Memorisation",
         "### Likelihood (the families with a posterior",
         "### What early stopping did",
         "### Cost",
@@ -317,3 +347,14 @@ def test_the_per_run_table_holds_every_run_and_agrees_with_the_means(rendered):
             assert flat[f"{dataset}.{variant}.{metric}.count"] == len(values)
             checked += 1
     assert checked > 50
+
+
+def test_memorisation_sets_each_copy_rate_beside_its_controls(rendered):
+    markdown = (rendered / "reports" / "README.md").read_text(encoding="utf-8")
+    table = markdown.split("### Memorisation", 1)[1].split("\n### ", 1)[0]
+    assert "| variant | Copy rate: training recon. | Copy rate: test recon. |" in table
+    assert "training images, n=100 (a sampler that copies)* | 1 |" in table
+    held_out = next(line for line in table.splitlines() if "held-out images*" in line)
+    assert [c.strip() for c in held_out.strip("|").split("|")][1:3] == ["", "0.5"]
+    assert "0.305 ± 0.007" in table  # dae and vae: 0.30, 0.31 over the two seeds
+    assert "**" not in table and "†" not in table  # nothing is ranked

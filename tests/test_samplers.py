@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from aebench.config import ChainConfig, variant_from_dict
+from aebench.config import variant_from_dict
 from aebench.models import build_model
 from aebench.samplers import (
     applicable_samplers,
@@ -14,6 +14,7 @@ from aebench.samplers import (
     sample_chain,
     sample_mixture_codes,
 )
+from aebench.spec import ChainConfig
 
 SHAPE = (1, 8, 8)
 

@@ -25,7 +25,8 @@ STAGES = (
     "evaluator",
     "train",
     "evaluate",
-    "chain_trace",
+    "chain",
+    "memorisation",
     "report",
 )
 # Imported inside a function, on the path that needs it: a dataset from files in fetch; the
@@ -51,6 +52,8 @@ FULL_MNIST_STAGES = {
     "evaluator": "evaluator",
     "train": "train",
     "evaluate": "evaluate",
+    "chain": "chain",
+    "memorisation": "memorisation",
     "report": "full_mnist_report",
 }
 # tuning/dvc.yaml's stages (wdir ..) and the script each runs

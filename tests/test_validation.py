@@ -10,12 +10,13 @@ import pytest
 import torch
 
 import aebench.validation as validation
-from aebench.config import ChainConfig, EvaluateConfig, variant_from_dict
+from aebench.config import EvaluateConfig, variant_from_dict
 from aebench.evaluate import likelihood_metrics
 from aebench.evaluator import EvaluatorNet
 from aebench.metrics.sample_quality import feature_stats, frechet_distance_from_stats
 from aebench.models import build_model
 from aebench.scoring import SampleScorer, Split
+from aebench.spec import ChainConfig
 from aebench.tuning import SelectionError, select_point
 from aebench.validation import validation_scores
 

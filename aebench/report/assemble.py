@@ -15,7 +15,7 @@ from aebench.report import figures
 from aebench.report.content import ReportInputs
 from aebench.report.document import Figure
 from aebench.report.environment import environment_lines
-from aebench.report.results import load_per_image, load_runs, run_path
+from aebench.report.results import joined_path, load_per_image, load_runs, run_path
 from aebench.spec import LIKELIHOODS, SAMPLERS
 
 ROBUSTNESS_FIGURES = (
@@ -34,7 +34,9 @@ class ReportDirs:
     history: Path
     figures: Path  # where figures are drawn
     report: Path  # figures are referenced relative to this
-    diagnostics: Path | None = None  # chain_trace.csv per dataset, when that stage ran
+    chain: Path | None = None  # the chain stage's runs (chain/<dataset>/<variant>/<seed>/)
+    memorisation: Path | None = None  # the memorisation stage's runs and reference.json
+    diagnostics: Path | None = None  # chain_trace.csv per dataset, when the chain stage ran
 
 
 def _per_run_frames(params: Params, path_for) -> pd.DataFrame:
@@ -114,11 +116,16 @@ def draw_figures(
         "kind, at the middle level of its grid.",
     )
 
+    def sample_grid(variant: str, sampler: str) -> Path:
+        if sampler == "chain" and dirs.chain is not None:
+            return joined_path(dirs.chain, dataset, variant, seed).with_name("samples_chain.png")
+        return run_dir(variant) / f"samples_{sampler}.png"
+
     samples = {
-        (variant, sampler): run_dir(variant) / f"samples_{sampler}.png"
+        (variant, sampler): sample_grid(variant, sampler)
         for variant in variants
         for sampler in SAMPLERS
-        if (run_dir(variant) / f"samples_{sampler}.png").is_file()
+        if sample_grid(variant, sampler).is_file()
     }
     title = f"Samples (seed {seed}) per variant and sampler"
     add(
@@ -134,11 +141,10 @@ def draw_figures(
     # a run without a denoising family traces no chain: the file then holds no rows
     trace = pd.read_csv(trace_path) if trace_path is not None and trace_path.is_file() else None
     if trace is not None and "variant" in trace and len(trace):
-        chain = params.evaluate.chain
         add(
             "samples",
-            figures.chain_trace_figure(trace, out("chain_trace"), chain.burn_in, palette),
-            chain_trace_caption(trace, chain.burn_in + chain.thin),
+            figures.chain_trace_figure(trace, out("chain_trace"), palette),
+            chain_trace_caption(trace),
         )
 
     history = _per_run_frames(params, lambda v, s: dirs.history / dataset / v / f"{s}.csv")
@@ -171,48 +177,41 @@ def draw_figures(
     return drawn
 
 
-def chain_trace_caption(trace: pd.DataFrame, kept_step: int) -> str:
-    """What the chain's trajectory shows, in numbers: per variant, class coverage and ink at the
-    first step the sampler keeps and at the last step traced, against the test split's ink; and
-    which chains lost their ink (below half the test split's at the kept step)."""
-    last = int(trace["step"].max())
+def chain_trace_caption(trace: pd.DataFrame) -> str:
+    """What the chain's windows show, in numbers: per variant, whether it mixed and its burn-in,
+    and its last window's classes and ink (mean over seeds) against the test split's ink."""
+    last_step = int(trace["step"].max())
     ink = float(trace["test_mean_intensity"].iloc[0])
-    seeds = ", ".join(str(s) for s in sorted(set(trace["seed"]))) if "seed" in trace else "?"
-    parts, faded, held = [], [], []
+    parts = []
     for variant, rows in trace.groupby("variant", sort=False):
-        at = rows.set_index("step")
-        step = at.index[at.index >= kept_step].min()
-        kept = at.loc[step]
-        best = rows.loc[rows["class_coverage"].idxmax()]
-        (faded if kept["mean_intensity"] < ink / 2 else held).append(variant)
+        last = rows[rows.step == last_step]
+        seeds = rows.seed.nunique()
+        if bool(rows.mixed.iloc[0]):
+            verdict = f"mixed after {int(rows.burn_in.iloc[0])} steps"
+        else:
+            verdict = f"did not mix in {last_step} steps (not ranked)"
         parts.append(
-            f"{variant}: {kept['class_coverage'] * 10:.0f}/10 classes and ink "
-            f"{kept['mean_intensity']:.3f} at step {step} (the first step the sampler keeps), "
-            f"{at.loc[last, 'class_coverage'] * 10:.0f}/10 and "
-            f"{at.loc[last, 'mean_intensity']:.3f} at step {last}; most classes "
-            f"{best['class_coverage'] * 10:.0f}/10 at step {int(best['step'])}"
+            f"{variant}: {verdict}; last window {last.class_coverage.mean() * 10:.0f}/10 "
+            f"classes, ink {last.ink.mean():.3f} ({seeds} seeds)"
         )
-    text = (
-        f"The DAE Markov chain step by step (seed {seeds} only, while the tables average every "
-        "seed; the same chains, noise and scorer as the `chain` sampler; dotted: burn-in; "
-        f"dashed: the test split's mean intensity {ink:.3f}). " + "; ".join(parts) + "."
+    z = float(trace["z"].iloc[0])
+    return (
+        "The DAE Markov chain window by window: each point scores the means of P(X | X~) drawn "
+        "in one window of the trace (line: mean over seeds, band: ± sd; dotted: each variant's "
+        f"burn-in; dashed: the test split's mean intensity {ink:.3f}). Two windows agree when "
+        f"FD, ink and class KL each differ by at most z = {z:.2f} standard errors of the "
+        "difference (a paired jackknife over the chains; z bounds the family-wise false alarm "
+        "at 5%). The burn-in is the earliest window from which every later window agrees with "
+        "the last and the two halves after it agree, on every seed; a chain mixed when that "
+        "burn-in lies within the trace's first half, and each chain's scored draws are spread "
+        "over the rest of the trace. " + "; ".join(parts) + "."
     )
-    if faded:
-        text += (
-            f" The chains of {', '.join(faded)} lose their ink (below half the test split's by "
-            "the first kept step) and stay on near-blank images at every step traced, so they "
-            "cover few classes"
-            + (f", while the same sampler keeps its ink for {', '.join(held)}" if held else "")
-            + ". Why is not tested here. A likely factor: the chain feeds binary (Bernoulli) "
-            "states to a model trained with a Bernoulli likelihood on grey-level images, a "
-            "reconstruction distribution that Bengio et al.'s consistency result does not cover."
-        )
-    return text
 
 
 def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
     """Read the run matrix's evaluations (each run's files once) and draw every figure."""
-    runs = load_runs(dirs.metrics, params.run)
+    joined = [d for d in (dirs.chain, dirs.memorisation) if d is not None]
+    runs = load_runs(dirs.metrics, params.run, joined)
     per_image = load_per_image(dirs.metrics, runs)
     evaluators = {
         dataset: json.loads((dirs.evaluators / dataset / "evaluator.json").read_text())
@@ -239,4 +238,13 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         full_mnist=params.full_mnist is not None
         and params.full_mnist.dataset not in runs.dataset.values,
         tuned=tuple(params.tuning.grids) if params.tuning else (),
+        memorisation=_memorisation_references(dirs, params.run.datasets),
     )
+
+
+def _memorisation_references(dirs: ReportDirs, datasets: tuple[str, ...]) -> dict[str, dict]:
+    """Each dataset's memorisation/<dataset>/reference.json, where that stage ran."""
+    if dirs.memorisation is None:
+        return {}
+    paths = {d: dirs.memorisation / d / "reference.json" for d in datasets}
+    return {d: json.loads(path.read_text()) for d, path in paths.items() if path.is_file()}

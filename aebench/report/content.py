@@ -70,6 +70,8 @@ class ReportInputs:
     studies: tuple[str, ...] = ()  # run.studies: drawn in studies/ by their own pipeline
     full_mnist: bool = False  # params.yaml declares the full-MNIST section (its own report)
     tuned: tuple[str, ...] = ()  # the variants params.yaml's tuning grids tune (their own report)
+    # dataset -> memorisation/<dataset>/reference.json (the copying sampler's rate), where run
+    memorisation: dict[str, dict] = field(default_factory=dict)
 
     @property
     def evidence(self) -> Evidence:
@@ -132,6 +134,84 @@ def _reference_row(evaluator: dict) -> tuple[Cell, ...]:
         Cell(f"*{reference_label(reference)}*"),
         *(Cell(format_value(float(reference.get(s, np.nan)))) for s in SAMPLE_STATS),
     )
+
+
+MEMORISATION_COLUMNS = {
+    "recon_train_copy_rate": "Copy rate: training recon.",
+    "sample_recon_copy_rate": "Copy rate: test recon.",
+    **{f"sample_{s}_copy_rate": f"Copy rate: `{s}`" for s in SAMPLERS},
+    "recon_train_mse": "MSE: training recon.",
+    "recon_mse": "MSE: test recon.",
+}
+
+
+def memorisation_blocks(inputs: ReportInputs, dataset: str) -> list:
+    """The copy rate beside its controls (aebench/memorisation.py): reconstructions of training
+    images (what memorising looks like for this model) and of test images, every sampler's
+    rate, and the rates of held-out and of training images themselves."""
+    reference = inputs.memorisation.get(dataset)
+    if reference is None:
+        return []
+    evaluator = inputs.evaluators[dataset]["reference"]
+    columns = list(MEMORISATION_COLUMNS)
+
+    def row(label: str, column: str, rate: float) -> tuple[Cell, ...]:
+        """A row of real images: its rate in the column of the reconstructions it stands for."""
+        cells = [Cell(format_value(rate)) if c == column else Cell("") for c in columns]
+        return (Cell(f"*{label}*"), *cells)
+
+    rows = [
+        row(
+            f"{reference_label(evaluator)}: held-out images",
+            "sample_recon_copy_rate",
+            float(evaluator["copy_rate"]),
+        ),
+        row(
+            f"training images, n={reference['images']} (a sampler that copies)",
+            "recon_train_copy_rate",
+            float(reference["training_images_copy_rate"]),
+        ),
+    ]
+    table = metric_table(
+        inputs.evidence,
+        dataset,
+        columns,
+        extra_rows=rows,
+        header_for=MEMORISATION_COLUMNS,
+        unranked=columns,
+    )
+    intro = (
+        "The copy rate counts images nearer to a training image than 95% of held-out images "
+        "are, so held-out images score about 0.05 and training images themselves 1. Each "
+        "model's reconstructions of "
+        f"{reference['images']} training images (the same for every model) show what "
+        "memorising would score for it; beside its reconstructions of the test images, the gap "
+        "between the two is what it memorised, in copy rate and in MSE. No column is ranked."
+    )
+    return _section("Memorisation", table, intro)
+
+
+CHAIN_COLUMNS = (
+    "chain_mixed",
+    "chain_burn_in",
+    "chain_sampling_thin",
+    "chain_denoise_mse_grey",
+    "chain_denoise_mse_state",
+)
+
+
+def chain_blocks(evidence: Evidence, dataset: str) -> list:
+    """How each denoising variant's chain was sampled: whether it mixed, its burn-in, the
+    spacing of its draws, and what its states cost the model (grey against chain-like input)."""
+    table = metric_table(evidence, dataset, list(CHAIN_COLUMNS), unranked=CHAIN_COLUMNS)
+    intro = (
+        'How the `chain` samples were drawn (the chain stage; docs/pipeline.md, "The DAE '
+        'Markov chain"): mixed is the share of seeds on which the stationarity rule held, the '
+        "burn-in is one per variant, and a chain that did not mix is sampled after its whole "
+        "trace and never ranked. The two MSEs denoise the same corrupted test images from grey "
+        "input, as in training, and from chain-like input (binary for a Bernoulli decoder)."
+    )
+    return _section("The DAE chain", table, intro) if table else []
 
 
 def robustness_blocks(evidence: Evidence, dataset: str) -> list:
@@ -324,6 +404,8 @@ def dataset_blocks(inputs: ReportInputs, dataset: str) -> list:
                 blocks.append(Paragraph(RECON_CAVEAT))
             blocks.append(table)
     blocks += figures_for("samples")
+    blocks += chain_blocks(evidence, dataset)
+    blocks += memorisation_blocks(inputs, dataset)
     blocks += likelihood_blocks(inputs, dataset)
     blocks += convergence_blocks(evidence, dataset)
     training = figures_for("training")

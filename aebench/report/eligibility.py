@@ -46,15 +46,34 @@ def _low_coverage(frame: pd.DataFrame, sampler: str) -> dict[str, str]:
     return reasons
 
 
+def _unmixed(frame: pd.DataFrame) -> dict[str, str]:
+    """The chain stage's verdict (aebench/chain_mixing.py): a chain that never settled is
+    scored in a transient, so its samples are shown and never ranked."""
+    if "chain_mixed" not in frame:
+        return {}
+    reasons = {}
+    for variant, group in frame.groupby("variant", sort=False):
+        verdicts = group.chain_mixed.dropna()
+        if len(verdicts) and (verdicts == 0).any():
+            reasons[str(variant)] = "its chain did not mix by the stationarity rule"
+    return reasons
+
+
 def unrankable(evidence: Evidence, dataset: str, key: str) -> dict[str, str]:
     """Variant → why it is never bolded or named best on metric ``key`` of ``dataset``: a seed
     at its epoch cap (every metric), or, for a sampler's metric, that sampler's samples covering
-    under half of the classes."""
+    under half of the classes, or (the chain) a chain that did not mix."""
     frame = evidence.runs[evidence.runs.dataset == dataset]
     reasons = _capped(frame)
     sampler = _sampler_of(key)
     if sampler is not None:
-        for variant, why in _low_coverage(frame, sampler).items():
+        degenerate = _low_coverage(frame, sampler)
+        if sampler == "chain":
+            for variant, why in _unmixed(frame).items():
+                degenerate[variant] = (
+                    f"{degenerate[variant]}; {why}" if variant in degenerate else why
+                )
+        for variant, why in degenerate.items():
             reasons[variant] = f"{reasons[variant]}; {why}" if variant in reasons else why
     return reasons
 

@@ -300,16 +300,18 @@ def robustness_figure(
 TRACE_PANELS = (
     ("class_coverage", "class coverage (share of 10 classes)"),
     ("fd", "Fréchet distance to the test split"),
-    ("mean_intensity", "mean pixel intensity"),
+    ("ink", "mean pixel intensity"),
 )
 
 
 @_closes_on_error
-def draw_chain_trace(trace: pd.DataFrame, burn_in: int, palette: Palette | None = None) -> Figure:
-    """Class coverage, FD and ink of the chain's means of P(X | X~) against the step, a line per
-    variant, the sampler's burn-in as a dotted line and the test split's ink as a dashed one."""
-    _require_columns(trace, ("variant", "step", *(m for m, _ in TRACE_PANELS)), "trace")
+def draw_chain_trace(trace: pd.DataFrame, palette: Palette | None = None) -> Figure:
+    """Class coverage, FD and ink of each window of the chain's draws against the window's last
+    step: a line per variant (mean over seeds, ± sd band), each variant's burn-in as a dotted
+    line of its colour and the test split's ink as a dashed one."""
+    _require_columns(trace, ("variant", "step", "burn_in", *(m for m, _ in TRACE_PANELS)), "trace")
     order, palette = _variant_order(trace["variant"], palette)
+    burn_in = trace.groupby("variant", sort=False)["burn_in"].first()
     fig, axes = plt.subplots(
         1, len(TRACE_PANELS), figsize=(WIDTH_IN, 3.6), squeeze=False, layout="constrained"
     )
@@ -321,28 +323,27 @@ def draw_chain_trace(trace: pd.DataFrame, burn_in: int, palette: Palette | None 
             hue="variant",
             hue_order=order,
             palette=palette,
+            errorbar="sd",
             marker="o",
             markersize=3,
             legend=False,
             ax=ax,
         )
-        ax.axvline(burn_in, color="0.4", linestyle=":", linewidth=1)
-        if metric == "mean_intensity" and "test_mean_intensity" in trace:
+        for variant in order:
+            ax.axvline(burn_in[variant], color=palette[variant], linestyle=":", linewidth=1)
+        if metric == "ink" and "test_mean_intensity" in trace:
             ax.axhline(trace["test_mean_intensity"].iloc[0], color="0.4", linestyle="--")
-        ax.set_xscale("log")
-        ax.set_xlabel("chain step (log scale)")
+        ax.set_xlabel("chain step (end of window)")
         ax.set_ylabel(label)
-    fig.suptitle("DAE Markov chain (Bengio et al. 2013) step by step, first seed")
+    fig.suptitle("DAE Markov chain (Bengio et al. 2013), window by window")
     _bottom_legend(fig, _variant_handles(order, palette, markers=False))
     return fig
 
 
-def chain_trace_figure(
-    trace: pd.DataFrame, path: Path, burn_in: int, palette: Palette | None = None
-) -> Path:
+def chain_trace_figure(trace: pd.DataFrame, path: Path, palette: Palette | None = None) -> Path:
     """:func:`draw_chain_trace` saved as a PNG at ``path``."""
     with _style():
-        return save_png(draw_chain_trace(trace, burn_in, palette), path)
+        return save_png(draw_chain_trace(trace, palette), path)
 
 
 # --- training curves -----------------------------------------------------------------------------

@@ -165,6 +165,65 @@ PLAIN = _metrics(
         "it (it may not have converged), else 0; its mean is the share of seeds at the cap.",
     ),
     Metric(
+        "recon_train_copy_rate",
+        "Copy rate, training reconstructions",
+        "",
+        None,
+        "The copy rate of the model's reconstructions of a fixed subset of training images (as "
+        "many as every sampler draws): what memorising would score for this model, read beside "
+        "its test reconstructions' rate.",
+    ),
+    Metric(
+        "recon_train_mse",
+        "MSE, training reconstructions",
+        "per pixel",
+        None,
+        "Reconstruction MSE on the same training images: below the test MSE by as much as the "
+        "model fits its training images better than new ones.",
+    ),
+    Metric(
+        "chain_mixed",
+        "Chain mixed",
+        "",
+        None,
+        "1 when the DAE chain's windows agreed with its last window from at least the trace's "
+        "midpoint on, on every seed (the chain stage's stationarity rule), else 0; a chain that "
+        "did not mix is shown and never ranked.",
+    ),
+    Metric(
+        "chain_burn_in",
+        "Chain burn-in",
+        "steps",
+        None,
+        "Chain steps discarded before the first draw scored: where every later window agreed "
+        "with the last, on every seed (the whole trace where the chain did not mix).",
+    ),
+    Metric(
+        "chain_sampling_thin",
+        "Steps between draws",
+        "steps",
+        None,
+        "Steps between two scored draws of one chain: the draws each chain gives are spread "
+        "over the trace after the burn-in (at least `evaluate.chain.thin`).",
+    ),
+    Metric(
+        "chain_denoise_mse_grey",
+        "Denoising MSE, grey input",
+        "per pixel",
+        None,
+        "MSE against the clean test image of the denoised corrupted test image: what the DAE "
+        "was trained to do.",
+    ),
+    Metric(
+        "chain_denoise_mse_state",
+        "Denoising MSE, chain-like input",
+        "per pixel",
+        None,
+        "The same, from a corrupted state drawn as the chain draws one with the test image as "
+        "its mean (binary for a Bernoulli decoder): above the grey-input MSE, the chain feeds "
+        "the model inputs it was not trained on.",
+    ),
+    Metric(
         "val_gain_10",
         "Val. gain, last 10 epochs",
         "nats/image",
@@ -355,7 +414,8 @@ SAMPLER_MEANING = {
     "(`evaluate.gmm_components` components; Ghosh et al. 2020)",
     "chain": "the DAE Markov chain of Bengio et al. 2013: corrupt the state, then draw the next "
     "state from P(X|X̃) (the DVAE first draws its code z ~ q(z|X̃)); what is scored and shown is "
-    "the mean of P(X|X̃) at the kept steps",
+    "the mean of P(X|X̃) every `evaluate.chain.thin` steps of each chain after the burn-in its "
+    "stationarity rule chose (the chain stage)",
 }
 LIKELIHOOD_BERNOULLI = ("nll_iw", "neg_elbo")
 LIKELIHOOD_GAUSSIAN = ("gaussian_nll_iw", "gaussian_neg_elbo")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,10 @@ PER_IMAGE_FILE = "per_image.npz"
 # The mean of a per-image array must equal its metric (contract); float32 round-off allowed.
 MEAN_RTOL, MEAN_ATOL = 1e-5, 1e-8
 
+# The chain is scored by its own stage; an evaluation from before that stage existed scored it
+# at a fixed step, and those values must never stand in for a missing chain result.
+SCORED_ELSEWHERE = ("sample_chain_",)
+
 PerImage = dict[tuple[str, str, int], dict[str, np.ndarray]]  # (dataset, variant, seed) -> arrays
 
 
@@ -28,12 +33,20 @@ def run_path(metrics_dir: Path, dataset: str, variant: str, seed: int) -> Path:
     return Path(metrics_dir) / dataset / variant / str(seed) / "metrics.json"
 
 
+def joined_path(stage_dir: Path, dataset: str, variant: str, seed: int) -> Path:
+    """Where a per-dataset stage (chain, memorisation) writes a run's metrics: they join the
+    run's row (:func:`load_runs`)."""
+    return Path(stage_dir) / dataset / variant / str(seed) / "metrics.json"
+
+
 def _missing(path: Path, dataset: str, variant: str, seed: int) -> FileNotFoundError:
     return FileNotFoundError(f"{path} not found: evaluate@{dataset}-{variant}-{seed} has not run")
 
 
-def load_runs(metrics_dir: Path, run: RunConfig) -> pd.DataFrame:
-    """One row per (dataset, variant, seed) of the run matrix, one column per metric.
+def load_runs(metrics_dir: Path, run: RunConfig, joined: Sequence[Path] = ()) -> pd.DataFrame:
+    """One row per (dataset, variant, seed) of the run matrix, one column per metric; the
+    metrics a per-dataset stage wrote for a run under one of the ``joined`` folders (the chain
+    sampler's, the memorisation controls) join its row.
 
     Only the runs named in params are read, so results of variants since removed from the run
     list never leak into the report.
@@ -47,10 +60,17 @@ def load_runs(metrics_dir: Path, run: RunConfig) -> pd.DataFrame:
                     raise _missing(path, dataset, variant, seed)
                 result = json.loads(path.read_text())
                 device = result["environment"]["device_name"]
-                rows.append(
-                    {"dataset": dataset, "variant": variant, "seed": seed, "device": device}
-                    | result["metrics"]
-                )
+                row = {"dataset": dataset, "variant": variant, "seed": seed, "device": device}
+                row |= {
+                    key: value
+                    for key, value in result["metrics"].items()
+                    if not key.startswith(SCORED_ELSEWHERE)
+                }
+                for stage_dir in joined:
+                    extra = joined_path(stage_dir, dataset, variant, seed)
+                    if extra.is_file():
+                        row |= json.loads(extra.read_text())["metrics"]
+                rows.append(row)
     return pd.DataFrame(rows)
 
 
