@@ -237,7 +237,13 @@ def choose_burn_in(
 def sampling_thin(cfg: MixingConfig, burn_in: int, n: int) -> int:
     """Steps between two draws of one chain for ``n`` samples: spread evenly over what is left
     of the trace after the burn-in (so successive draws of a chain are as far apart as the
-    trace allows), a multiple of ``thin`` and never below it."""
+    trace allows), a multiple of ``thin`` and never below it. Each chain must give at least two
+    draws: with one, every sample would come from a single step of the chains."""
+    if n < 2 * cfg.chains:
+        raise ValueError(
+            f"evaluate.chain.chains ({cfg.chains}) is too many for {n} samples: each chain must "
+            f"give at least two draws, so at most {n // 2} chains"
+        )
     per_chain = -(-n // cfg.chains)
     spread = (cfg.trace_steps - burn_in) // per_chain
     return max(cfg.thin, spread - spread % cfg.thin)

@@ -328,3 +328,11 @@ def test_sampling_spreads_each_chains_draws_over_the_rest_of_the_trace():
     assert sampling_thin(CFG, burn_in=40, n=80) == 2
     assert sampling_thin(CFG, burn_in=20, n=400) == 2
     assert sampling_thin(CFG, burn_in=10, n=81) == 10  # 3 per chain: 30 // 3, a multiple of 2
+
+
+def test_a_chain_never_gives_all_its_samples_from_one_step():
+    """As many chains as samples would take every sample at one step (the old sampler's flaw):
+    refused, naming the setting and the largest count allowed."""
+    with pytest.raises(ValueError, match=r"evaluate\.chain\.chains \(40\) .* at most 39 chains"):
+        sampling_thin(CFG, burn_in=0, n=79)
+    assert sampling_thin(CFG, burn_in=0, n=80) == 20
