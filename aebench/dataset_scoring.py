@@ -1,8 +1,10 @@
-"""What a per-dataset scoring stage (chain, memorisation) loads before it reads any model: the
-train and test splits on the device, and the evaluator's scorer built on them."""
+"""What a stage that scores models on a dataset loads before it reads any model: the splits on
+the device, their class count, and (for the per-dataset chain and memorisation stages) the
+evaluator's scorer built on the train and test splits."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,18 @@ import torch
 from aebench.data import load_split, read_manifest, to_float
 from aebench.evaluator import load_evaluator
 from aebench.scoring import SampleScorer, Split
+
+
+def load_splits(
+    dataset: str, names: Sequence[str], device: torch.device
+) -> tuple[dict[str, Split], int]:
+    """The named splits of data/<dataset>/ as float images on ``device``, and the class count."""
+    data_dir = Path("data") / dataset
+    splits = {}
+    for name in names:
+        images, labels = load_split(data_dir, name)
+        splits[name] = Split(to_float(images, device), labels)
+    return splits, len(read_manifest(data_dir)["splits"]["train"]["class_counts"])
 
 
 @dataclass(frozen=True)
@@ -23,15 +37,9 @@ class DatasetScoring:
 
 
 def load_dataset_scoring(dataset: str, batch_size: int, device: torch.device) -> DatasetScoring:
-    """The splits of data/<dataset>/ and the scorer of evaluators/<dataset>/."""
-    data_dir = Path("data") / dataset
-    splits = {}
-    for name in ("train", "test"):
-        images, labels = load_split(data_dir, name)
-        splits[name] = Split(to_float(images, device), labels)
-    manifest = read_manifest(data_dir)
-    n_classes = len(manifest["splits"]["train"]["class_counts"])
+    """The train and test splits of data/<dataset>/ and the scorer of evaluators/<dataset>/."""
+    splits, n_classes = load_splits(dataset, ("train", "test"), device)
     evaluator = load_evaluator(Path("evaluators") / dataset / "model.pt", device)
     scorer = SampleScorer(evaluator, splits["test"], n_classes, batch_size, splits["train"].images)
-    reference_count = int(manifest["splits"]["val"]["shape"][0])
+    reference_count = int(read_manifest(Path("data") / dataset)["splits"]["val"]["shape"][0])
     return DatasetScoring(splits["train"], splits["test"], scorer, n_classes, reference_count)

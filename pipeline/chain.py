@@ -42,13 +42,13 @@ def run_metrics(
     scorer: SampleScorer,
     test_images: torch.Tensor,
     verdict: Verdict,
+    mixing: MixingConfig,
     cfg: dict[str, Any],
     n: int,
 ) -> tuple[dict[str, float], torch.Tensor]:
     """The chain sampler's metrics for one run (``sample_chain_*``, the verdict, the state
     mismatch) and its ``n`` samples (as many as the reference row's images): the trace's own
     chains after the burn-in, each chain's draws spread over the rest of the trace."""
-    mixing = MixingConfig(**cfg["chain"])
     thin = sampling_thin(mixing, verdict.burn_in, n)  # refuses chains that give one draw each
     chain = ChainConfig(chains=mixing.chains, burn_in=verdict.burn_in, thin=thin)
     samples = sample_chain(model, n, chain, cfg["seed"])
@@ -105,7 +105,7 @@ def main() -> None:
                     | {"burn_in": verdict.burn_in, "mixed": verdict.mixed, "z": verdict.z}
                 )
             results[(variant, seed)] = run_metrics(
-                models[seed], scorer, loaded.test.images, verdict, cfg, n
+                models[seed], scorer, loaded.test.images, verdict, mixing, cfg, n
             )
         state = "mixed" if verdict.mixed else "did NOT mix"
         print(f"{args.dataset}/{variant}: burn-in {verdict.burn_in} steps, {state}")

@@ -9,12 +9,11 @@ import argparse
 from pathlib import Path
 
 from aebench import settings
-from aebench.data import load_split, read_manifest, to_float
+from aebench.dataset_scoring import load_splits
 from aebench.evaluator import load_evaluator
 from aebench.io import write_json
 from aebench.models import load_checkpoint
 from aebench.runtime import make_deterministic, pick_device
-from aebench.scoring import Split
 from aebench.stage import run_stage
 from aebench.validation import validation_scores
 
@@ -34,12 +33,7 @@ def main() -> None:
     root = Path(args.root)
     model = load_checkpoint(root / "models" / run / "model.pt", device)
     evaluator = load_evaluator(Path("evaluators") / args.dataset / "model.pt", device)
-    data_dir = Path("data") / args.dataset
-    splits = {}
-    for name in ("train", "val"):
-        images, labels = load_split(data_dir, name)
-        splits[name] = Split(to_float(images, device), labels)
-    n_classes = len(read_manifest(data_dir)["splits"]["train"]["class_counts"])
+    splits, n_classes = load_splits(args.dataset, ("train", "val"), device)
     scores = validation_scores(
         model, splits["train"], splits["val"], evaluator, n_classes, cfg, args.importance_samples
     )

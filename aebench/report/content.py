@@ -186,7 +186,8 @@ def memorisation_blocks(inputs: ReportInputs, dataset: str) -> list:
         "model's reconstructions of "
         f"{reference['images']} training images (the same for every model) show what "
         "memorising would score for it; beside its reconstructions of the test images, the gap "
-        "between the two is what it memorised, in copy rate and in MSE. No column is ranked."
+        "between the two shows how much closer it comes to images it was trained on than to new "
+        "ones, in copy rate and in MSE (seed spread only: no interval). No column is ranked."
     )
     return _section("Memorisation", table, intro)
 

@@ -187,8 +187,9 @@ PLAIN = _metrics(
         "",
         None,
         "1 when the DAE chain's windows agreed with its last window from at least the trace's "
-        "midpoint on, on every seed (the chain stage's stationarity rule), else 0; a chain that "
-        "did not mix is shown and never ranked.",
+        "midpoint on, on every seed (the chain stage's stationarity rule), else 0: no drift was "
+        "resolved, which is not proof that the chain samples the data; a chain that did not "
+        "mix is shown and never ranked.",
     ),
     Metric(
         "chain_burn_in",
