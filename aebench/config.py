@@ -1022,9 +1022,23 @@ def _parse_tuning(
                 f"tuning.grids: {name!r} is not defined in 'variants'; defined: {_names(variants)}"
             )
         declared[name] = StudyModel(variants=[name], **grid.model_dump())
+    outside = [name for name in declared if name not in run.variants]
+    if outside:
+        raise ParamsError(
+            f"tuning.grids: {outside[0]!r} is not in run.variants "
+            f"({', '.join(run.variants)}); a grid's tuned setting is compared with its "
+            "variant's default runs, so grid only variants that are run"
+        )
     grids, generated = _parse_studies(
         declared, model.variants, variants, run, variant_lr, model.train.lr, where="tuning.grids"
     )
+    sizes = {name: len(grid.variant_names) for name, grid in grids.items()}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{name} {n}" for name, n in sizes.items())
+        raise ParamsError(
+            f"tuning.grids: every grid needs the same number of points (an equal budget per "
+            f"family); these have {listed} (the variant's own values count as points)"
+        )
     points.update(generated)
     return TuningConfig(tuple(section.seeds), section.importance_samples, grids)
 

@@ -86,25 +86,32 @@ def check_points(params: Params, root: Path = Path()) -> None:
 # --- selection ---------------------------------------------------------------------------------
 
 TASK_SCORES = {
-    "reconstruction": "val_recon_mse",
-    "generation": "val_sample_gmm_fd",
-    "likelihood": "val_nll_iw",
+    "reconstruction": ("val_recon_mse",),
+    "generation": ("val_sample_gmm_fd",),
+    "likelihood": ("val_nll_iw", "val_gaussian_nll_iw"),  # by the decoder's likelihood
 }
-"""Each tuning task and the validation score (lower is better) it selects on."""
+"""Each tuning task and the validation scores (lower is better) it may select on: the first
+that every point of a grid has. Each is its test metric's name with ``val_`` in front."""
+
+
+def task_score(task: str, points: dict[str, dict[str, float]]) -> str | None:
+    """The validation score ``task`` selects on in a grid whose points scored ``points`` (None
+    where the task does not apply, e.g. likelihood without a posterior)."""
+    return next((key for key in TASK_SCORES[task] if all(key in s for s in points.values())), None)
 
 
 class SelectionError(ValueError):
     """No grid point has a finite score for the task."""
 
 
-def select_point(scores: dict[str, float], task: str) -> str:
-    """The grid point with the lowest score for ``task`` (``scores``: point -> score, in the
+def select_point(scores: dict[str, float], score: str) -> str:
+    """The grid point with the lowest validation ``score`` (``scores``: point -> score, in the
     grid's declared order). NaN scores (a diverged run) never win; a tie goes to the point
     declared first, so the choice does not depend on dictionary order elsewhere."""
     finite = {point: s for point, s in scores.items() if not math.isnan(s)}
     if not finite:
         raise SelectionError(
-            f"no grid point has a finite {TASK_SCORES[task]} to select on "
+            f"no grid point has a finite {score} to select on "
             f"({len(scores)} point(s), all NaN or none)"
         )
     best = min(finite.values())
@@ -155,9 +162,10 @@ def select_settings(params: Params, root: Path = TUNING_ROOT) -> dict:
             settings = _point_settings(grid)
             points = scores[variant]
             selected = {}
-            for task, key in TASK_SCORES.items():
-                if all(key in s for s in points.values()):
-                    selected[task] = select_point({p: s[key] for p, s in points.items()}, task)
+            for task in TASK_SCORES:
+                key = task_score(task, points)
+                if key is not None:
+                    selected[task] = select_point({p: s[key] for p, s in points.items()}, key)
             out.setdefault(dataset, {})[variant] = {
                 "key": grid.key,
                 "by": None if grid.by is None else grid.by[0],

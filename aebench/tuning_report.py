@@ -25,14 +25,13 @@ from aebench.report.glossary import describe
 from aebench.report.intervals import ALPHA, Difference, Sample, difference, holm, signed_text
 from aebench.report.results import load_per_image, load_runs
 from aebench.report.stats import Evidence
-from aebench.tuning import TASK_SCORES, TUNING_ROOT
+from aebench.tuning import TASK_SCORES, TUNING_ROOT, task_score
 
-TASK_METRICS = {
-    "reconstruction": "recon_mse",
-    "generation": "sample_gmm_fd",
-    "likelihood": "nll_iw",
-}
-"""The test metric that reports each task (each lower is better, like its validation score)."""
+
+def task_metric(score: str) -> str:
+    """The test metric that reports a task selected on validation ``score`` (lower is better,
+    like the score): its name without ``val_``."""
+    return score.removeprefix("val_")
 
 
 @dataclass(frozen=True)
@@ -59,16 +58,18 @@ def gather_evidence(params: Params, selected: dict, root: Path = Path()) -> Evid
     runs (tuning/metrics/), per seed and per image."""
     frames, per_image = [], {}
     datasets = tuple(selected)
-    defaults = tuple(v for v in params.tuning.grids if v in params.run.variants)
-    chosen = tuple(
-        dict.fromkeys(
-            p
-            for grids in selected.values()
-            for grid in grids.values()
-            for p in grid["selected"].values()
-            if p not in params.run.variants
-        )
+    picked = [
+        p
+        for grids in selected.values()
+        for grid in grids.values()
+        for p in grid["selected"].values()
+    ]
+    # a selected point equal to a run variant (e.g. beta = 4 of vae's grid is beta_vae) is not
+    # retrained (final_runs): its reporting runs are the default pipeline's, read from metrics/
+    defaults = tuple(
+        dict.fromkeys(v for v in (*params.tuning.grids, *picked) if v in params.run.variants)
     )
+    chosen = tuple(dict.fromkeys(p for p in picked if p not in params.run.variants))
     for metrics_dir, variants in (
         (root / "metrics", defaults),
         (root / TUNING_ROOT / "metrics", chosen),
@@ -89,7 +90,7 @@ def tuned_rows(params: Params, selected: dict, evidence: Evidence) -> list[Tuned
     for dataset, grids in selected.items():
         for variant, grid in grids.items():
             for task, point in grid["selected"].items():
-                metric = TASK_METRICS[task]
+                metric = task_metric(task_score(task, _scores(grid)))
                 if (dataset, metric) not in by_metric:
                     found = evidence.samples(dataset, metric) if not evidence.runs.empty else {}
                     by_metric[(dataset, metric)] = found
@@ -170,7 +171,13 @@ SCORE_WORDS = {
     "val_recon_mse": "MSE",
     "val_sample_gmm_fd": "FD of GMM samples",
     "val_nll_iw": "NLL",
+    "val_gaussian_nll_iw": "NLL (Gaussian decoder)",
 }
+
+
+def _scores(grid: dict) -> dict[str, dict[str, float]]:
+    """Each point's mean validation scores, from a grid of tuning/selected.json."""
+    return {point: entry["scores"] for point, entry in grid["points"].items()}
 
 
 def _finding(row: TunedRow, grid: dict) -> str:
@@ -254,9 +261,10 @@ def build_document(
             )
         )
         for variant, grid in grids.items():
-            for task, score in TASK_SCORES.items():
+            for task in TASK_SCORES:
                 if task not in grid["selected"]:
                     continue
+                score = task_score(task, _scores(grid))
                 name = f"{dataset}_{variant}_{task}.png"
                 chosen = grid["selected"][task]
                 title = f"{variant}: mean {score} (selected: outlined)"

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -32,17 +33,17 @@ def _with_tuning(raw: dict, grids: dict, seeds: list[int] | None = None) -> dict
 def test_a_grid_per_variant_with_selection_seeds(raw_params):
     grids = {
         "vae": {"key": "beta", "values": [0.5, 2.0], "by": {"train.lr": [3e-3]}},
-        "ae": {"key": "latent_dim", "values": [8]},
+        "ae": {"key": "latent_dim", "values": [8, 16], "by": {"train.lr": [3e-3]}},
     }
     params = parse_params(_with_tuning(raw_params, grids, seeds=[100, 101]))
     tuning = params.tuning
     assert tuning.seeds == (100, 101) and tuning.importance_samples == 7
-    # vae: 3 betas (its own 1.0 included) × 2 learning rates; ae: latent 4 (own) and 8
-    assert len(tuning.points) == 6 + 2
+    # vae: 3 betas (its own 1.0 included) × 2 learning rates; ae: latent 4 (own), 8, 16 × 2
+    assert len(tuning.points) == 6 + 6
     assert "vae--train_lr-0p003--beta-2" in tuning.points and "vae" in tuning.points
     assert params.train_for("vae--train_lr-0p003--beta-2").lr == 3e-3
     runs = tuning_runs(params)
-    assert len(runs) == 8 * 2  # every point × every selection seed, on run.datasets
+    assert len(runs) == 12 * 2  # every point × every selection seed, on run.datasets
     assert runs["digits-ae--latent_dim-8-101"] == {
         "dataset": "digits",
         "variant": "ae--latent_dim-8",
@@ -61,6 +62,20 @@ def test_a_grid_per_variant_with_selection_seeds(raw_params):
         ),
         ({"seeds": [9], "grids": {"ae": {"key": "beta", "values": [2]}}}, "has no setting 'beta'"),
         ({"seeds": [9], "grids": {}}, "tuning.grids"),
+        (  # an equal budget: vae's grid has 3 points (its own beta included), ae's 2
+            {
+                "seeds": [9],
+                "grids": {
+                    "vae": {"key": "beta", "values": [2, 4]},
+                    "ae": {"key": "latent_dim", "values": [8]},
+                },
+            },
+            "the same number of points .* vae 3, ae 2",
+        ),
+        (  # no default runs to compare the tuned setting with
+            {"seeds": [9], "grids": {"dae": {"key": "noise.level", "values": [0.5]}}},
+            "'dae' is not in run.variants",
+        ),
         ({"grids": {"vae": {"key": "beta", "values": [2]}}}, "missing required key 'seeds'"),
     ],
 )
@@ -190,7 +205,6 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
 
 
 def test_the_tuned_rows_compare_the_selected_setting_with_the_default(raw_params, tmp_path):
-    import numpy as np
     import pandas as pd
 
     from aebench.report.stats import Evidence
@@ -237,3 +251,47 @@ def test_the_tuned_rows_compare_the_selected_setting_with_the_default(raw_params
         selected["digits"]["vae"], "val_recon_mse", "vae--beta-2", "t", tmp_path / "h.png"
     )
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def _write_metrics(root, variant, seed, mse_per_image):
+    folder = root / "metrics" / "digits" / variant / str(seed)
+    folder.mkdir(parents=True)
+    metrics = {"recon_mse": float(np.mean(mse_per_image))}
+    payload = {"environment": {"device_name": "cpu"}, "metrics": metrics}
+    (folder / "metrics.json").write_text(json.dumps(payload))
+    np.savez(folder / "per_image.npz", recon_mse=np.asarray(mse_per_image))
+
+
+def test_a_selected_point_that_is_another_run_variant_is_compared(raw_params, tmp_path):
+    from aebench.tuning_report import gather_evidence, tuned_rows
+
+    # beta = 2 of the vae grid *is* the run variant beta_vae (same model, same lr), as
+    # beta = 4 of a {beta: [0.25, 1, 4], by: {train.lr: [...]}} grid is the repository's beta_vae
+    raw_params["variants"]["beta_vae"] = {"family": "vae", "latent_dim": 4, "beta": 2.0}
+    raw_params["run"]["variants"] = ["ae", "vae", "beta_vae"]
+    raw_params["run"]["seeds"] = [0, 1, 2]
+    raw_params["tuning"] = {"seeds": [100], "grids": {"vae": {"key": "beta", "values": [2.0]}}}
+    params = parse_params(raw_params)
+    assert params.tuning.grids["vae"].variant_names == ("vae", "beta_vae")
+    selected = {
+        "digits": {
+            "vae": {
+                "key": "beta",
+                "by": None,
+                "points": {
+                    "vae": {"value": 1.0, "scores": {"val_recon_mse": 0.05}},
+                    "beta_vae": {"value": 2.0, "scores": {"val_recon_mse": 0.03}},
+                },
+                "selected": {"reconstruction": "beta_vae"},
+            }
+        }
+    }
+    assert final_runs(params, selected) == {}  # not retrained: its default-pipeline runs are used
+    rng = np.random.default_rng(0)
+    for seed in (0, 1, 2):
+        _write_metrics(tmp_path, "vae", seed, 0.05 + 0.01 * rng.random(50))
+        _write_metrics(tmp_path, "beta_vae", seed, 0.03 + 0.01 * rng.random(50))
+    (row,) = tuned_rows(params, selected, gather_evidence(params, selected, tmp_path))
+    assert row.default is not None
+    assert row.tuned is not None, "the selected run variant's test metrics were never loaded"
+    assert row.diff is not None and row.diff.estimate < 0

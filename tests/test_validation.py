@@ -17,7 +17,7 @@ from aebench.metrics.sample_quality import feature_stats, frechet_distance_from_
 from aebench.models import build_model
 from aebench.scoring import SampleScorer, Split
 from aebench.spec import ChainConfig
-from aebench.tuning import SelectionError, select_point
+from aebench.tuning import SelectionError, select_point, task_score
 from aebench.validation import validation_scores
 
 SHAPE = (1, 8, 8)
@@ -104,7 +104,15 @@ def test_likelihood_score_is_the_validation_nll_at_the_given_k(data):
 
 def test_selection_takes_the_lowest_finite_score_first_declared_on_ties():
     scores = {"a": 3.0, "b": 1.0, "c": math.nan, "d": 1.0}
-    assert select_point(scores, "reconstruction") == "b"
-    assert select_point({"x": math.nan, "y": 2.0}, "generation") == "y"
+    assert select_point(scores, "val_recon_mse") == "b"
+    assert select_point({"x": math.nan, "y": 2.0}, "val_sample_gmm_fd") == "y"
     with pytest.raises(SelectionError, match="no grid point has a finite val_nll_iw"):
-        select_point({"x": math.nan}, "likelihood")
+        select_point({"x": math.nan}, "val_nll_iw")
+
+
+def test_the_likelihood_task_selects_on_the_decoders_own_nll():
+    bernoulli = {"a": {"val_nll_iw": 90.0}, "b": {"val_nll_iw": 80.0}}
+    gaussian = {"a": {"val_gaussian_nll_iw": -900.0}, "b": {"val_gaussian_nll_iw": -800.0}}
+    assert task_score("likelihood", bernoulli) == "val_nll_iw"
+    assert task_score("likelihood", gaussian) == "val_gaussian_nll_iw"
+    assert task_score("likelihood", {"a": {"val_recon_mse": 0.1}}) is None  # no posterior
