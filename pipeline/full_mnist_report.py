@@ -44,6 +44,7 @@ def main() -> None:
             chain=Path("full_mnist/chain"),
             memorisation=Path("full_mnist/memorisation"),
             diagnostics=Path("full_mnist/diagnostics"),
+            lock=Path("full_mnist/dvc.lock"),
         )
         inputs = gather(section, dirs)
         doc = build_document(section, inputs, small, small_name, shared)

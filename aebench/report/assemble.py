@@ -37,6 +37,7 @@ class ReportDirs:
     chain: Path | None = None  # the chain stage's runs (chain/<dataset>/<variant>/<seed>/)
     memorisation: Path | None = None  # the memorisation stage's runs and reference.json
     diagnostics: Path | None = None  # chain_trace.csv per dataset, when the chain stage ran
+    lock: Path = Path("dvc.lock")  # the pipeline's lock file, fingerprinted in the header
 
 
 def _per_run_frames(params: Params, path_for) -> pd.DataFrame:
@@ -228,7 +229,7 @@ def gather(params: Params, dirs: ReportDirs) -> ReportInputs:
         runs=runs,
         evaluators=evaluators,
         seeds=params.run.seeds,
-        environment=environment_lines(params, sorted(set(runs.device))),
+        environment=environment_lines(params, sorted(set(runs.device)), dirs.lock),
         per_image=per_image,
         binarize={v: params.variant(v).binarize for v in params.run.variants},
         figures=figures_by_dataset,

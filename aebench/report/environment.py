@@ -21,6 +21,8 @@ import yaml
 from aebench.config import DataConfig, EvaluateConfig, EvaluatorConfig, Params, TrainConfig
 
 OUTPUTS = (":!dvc.lock", ":!reports", ":!history", ":!diagnostics", ":!timings", ":!evaluators")
+# the full-MNIST section's own git-tracked outputs (full_mnist/dvc.yaml), likewise
+OUTPUTS += (":!full_mnist/dvc.lock", ":!full_mnist/history", ":!full_mnist/diagnostics")
 
 
 def git_state() -> str:
@@ -54,7 +56,7 @@ def pipeline_lock_hash(lock_path: Path = Path("dvc.lock"), skip: str = "report")
         for name, stage in (lock.get("stages") or {}).items()
         if name != skip
         for out in stage.get("outs", [])
-        if not out["path"].startswith("timings/")
+        if not out["path"].startswith(("timings/", "full_mnist/timings/"))
     }
     canonical = json.dumps(outs, sort_keys=True).encode()
     return hashlib.sha256(canonical).hexdigest()[:16]
@@ -123,13 +125,15 @@ def machine(params: Params, devices: list[str]) -> dict[str, Any]:
     }
 
 
-def environment_lines(params: Params, devices: list[str]) -> list[str]:
+def environment_lines(
+    params: Params, devices: list[str], lock_path: Path = Path("dvc.lock")
+) -> list[str]:
     info = machine(params, devices)
     changed = params_differing_from_defaults(params)
     return [
         f"code: git {git_state()}",
         f"results fingerprint (dvc.lock output hashes of every stage before the report): "
-        f"`{pipeline_lock_hash()}`",
+        f"`{pipeline_lock_hash(lock_path)}`",
         f"torch {info['torch']} (CUDA build {info['cuda_build']}), Python {info['python']}",
         f"CPU: {info['cpu_model']} (torch CPU capability {info['cpu_capability']}); torch "
         f"threads in training: {info['torch_threads']} (`train.threads`); GPU: {info['gpu']}",
