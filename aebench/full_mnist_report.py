@@ -67,7 +67,7 @@ class LiteratureRow:
     published: float
     source: str
     ours: Sample
-    gain_10: float  # mean over seeds of the validation gain over the last 10 epochs
+    gain_10: float  # mean over seeds of the validation gain over the 10 epochs before the best
     converged: int  # seeds converged by the stated rule
     capped: int  # seeds stopped at the epoch cap
 
@@ -134,7 +134,7 @@ def literature_blocks(
         "ours: 95% interval of the mean",
         "published",
         "ours − published",
-        "val. gain, last 10 epochs",
+        "val. gain, 10 epochs before the best",
         "converged / capped seeds",
         "source",
     )
@@ -165,7 +165,8 @@ def literature_blocks(
             f"Test NLL in nats (importance-sampled, K = {importance_samples} as in the paper) of "
             "Burda et al.'s architecture (784-200-200-50, tanh, dynamic binarisation), trained "
             "by this benchmark's protocol. The published values have no interval; ours is over "
-            "seeds. A large last-10-epoch gain means the run was still improving when it stopped."
+            "seeds. A large gain over the 10 epochs before the best epoch means the run was still "
+            "improving there."
         ),
         Table(header, tuple(body)),
         Heading(3, "Protocol differences"),

@@ -132,3 +132,34 @@ def test_the_sections_fingerprint_is_of_its_own_lock(tmp_path):
     first = pipeline_lock_hash(lock)
     lock.write_text(lock.read_text().replace("t1", "t2"))  # only a wall-clock timing changed
     assert pipeline_lock_hash(lock) == first
+
+
+def _nll_runs(k_of: dict[str, int]) -> Evidence:
+    rows = [
+        {
+            "dataset": "f",
+            "variant": v,
+            "seed": s,
+            "nll_iw": 90.0 + s,
+            "recon_mse": 0.01 + s,
+            "nll_importance_samples": float(k),
+            "stopped_at_cap": 0.0,
+        }
+        for v, k in k_of.items()
+        for s in range(3)
+    ]
+    return Evidence(pd.DataFrame(rows))
+
+
+def test_nlls_with_another_number_of_importance_samples_are_not_ranked_together():
+    from aebench.report.eligibility import unrankable
+
+    # the bound tightens with K: the K most variants used is ranked, the others shown
+    three_to_one = _nll_runs({"vae": 1000, "iwae": 1000, "wae": 1000, "burda_vae": 5000})
+    reasons = unrankable(three_to_one, "f", "nll_iw")
+    assert list(reasons) == ["burda_vae"] and "K = 5,000" in reasons["burda_vae"]
+    assert unrankable(three_to_one, "f", "recon_mse") == {}  # only the NLL depends on K
+    # a tie goes to the larger K, the tighter estimate
+    tie = _nll_runs({"vae": 1000, "iwae": 1000, "burda_vae": 5000, "burda_iwae": 5000})
+    assert set(unrankable(tie, "f", "nll_iw")) == {"vae", "iwae"}
+    assert unrankable(_nll_runs({"vae": 1000, "iwae": 1000}), "f", "nll_iw") == {}

@@ -365,7 +365,9 @@ def test_likelihood_tables_keep_bernoulli_and_gaussian_apart(markdown):
 
 def test_convergence_table_and_cap_warning(markdown):
     convergence = _section(markdown, "### What early stopping did")
-    header = "| variant | Best epoch | Epochs trained | stop reason | Val. gain, last 10 epochs"
+    header = (
+        "| variant | Best epoch | Epochs trained | stop reason | Val. gain, 10 epochs to the best"
+    )
     assert header in convergence
     assert _row(convergence, "dae")[3] == "patience"
     assert _row(convergence, "ae")[3] == "cap in 1 of 3 seeds, else patience"

@@ -19,6 +19,7 @@ COVERAGE_FLOOR = 0.5  # a sampler's mean class coverage below this is degenerate
 # Density and precision reward samples that sit where real images are and say nothing about
 # how much of the data they cover: each is ranked only together with its partner.
 PARTNERS = {"density": "coverage", "precision": "recall"}
+NLL_KEYS = ("nll_iw", "gaussian_nll_iw")  # importance-sampled: their value depends on K
 
 
 def _capped(frame: pd.DataFrame) -> dict[str, str]:
@@ -59,12 +60,35 @@ def _unmixed(frame: pd.DataFrame) -> dict[str, str]:
     return reasons
 
 
+def _other_importance_samples(frame: pd.DataFrame) -> dict[str, str]:
+    """The importance-sampled NLL tightens as K grows, so rows estimated with different K are
+    not ranked together: the K most variants used is ranked (the larger on a tie), the others
+    are shown (e.g. the full-MNIST literature rows at K = 5,000 beside K = 1,000)."""
+    if "nll_importance_samples" not in frame:
+        return {}
+    per_variant = frame.groupby("variant", sort=False).nll_importance_samples.max().dropna()
+    if per_variant.nunique() < 2:
+        return {}
+    counts = per_variant.value_counts()
+    ranked_k = max(counts.index, key=lambda k: (counts[k], k))
+    return {
+        str(variant): f"its NLL uses K = {int(k):,} importance samples, the ranked rows "
+        f"K = {int(ranked_k):,}"
+        for variant, k in per_variant.items()
+        if k != ranked_k
+    }
+
+
 def unrankable(evidence: Evidence, dataset: str, key: str) -> dict[str, str]:
     """Variant → why it is never bolded or named best on metric ``key`` of ``dataset``: a seed
     at its epoch cap (every metric), or, for a sampler's metric, that sampler's samples covering
-    under half of the classes, or (the chain) a chain that did not mix."""
+    under half of the classes, or (the chain) a chain that did not mix, or, for the NLL, another
+    number of importance samples than the ranked rows."""
     frame = evidence.runs[evidence.runs.dataset == dataset]
     reasons = _capped(frame)
+    if key in NLL_KEYS:
+        for variant, why in _other_importance_samples(frame).items():
+            reasons[variant] = f"{reasons[variant]}; {why}" if variant in reasons else why
     sampler = _sampler_of(key)
     if sampler is not None:
         degenerate = _low_coverage(frame, sampler)

@@ -226,7 +226,7 @@ PLAIN = _metrics(
     ),
     Metric(
         "val_gain_10",
-        "Val. gain, last 10 epochs",
+        "Val. gain, 10 epochs to the best",
         "nats/image",
         None,
         "How much the validation objective improved over the 10 epochs before the best epoch: "
