@@ -361,16 +361,20 @@ def _full_mnist(args: argparse.Namespace) -> None:
 
 
 def _quick_results_missing(params) -> list[str]:
-    """The quick run's metrics files of the variants the full-MNIST section shares with it."""
+    """The quick run's metrics files of the variants the full-MNIST section shares with it, and
+    its chain and memorisation results (the section's report stage depends on those folders)."""
     from aebench.report.results import run_path
 
     shared = [v for v in params.full_mnist.variants if v in params.run.variants]
     dataset = params.run.datasets[0]
-    return [
+    missing = [
         str(path)
         for variant in shared
         for seed in params.run.seeds
         if not (path := run_path(Path("metrics"), dataset, variant, seed)).is_file()
+    ]
+    return missing + [
+        f"{folder}/" for folder in ("chain", "memorisation") if not Path(folder).is_dir()
     ]
 
 

@@ -250,9 +250,15 @@ def test_missing_quick_results_are_named_before_the_section_runs(raw_params, tmp
 
     params = parse_params(_with_section(raw_params))  # shares ae with the quick run
     monkeypatch.chdir(tmp_path)
-    assert _quick_results_missing(params) == ["metrics/digits/ae/0/metrics.json"]
+    assert _quick_results_missing(params) == [
+        "metrics/digits/ae/0/metrics.json",
+        "chain/",
+        "memorisation/",
+    ]
     (tmp_path / "metrics" / "digits" / "ae" / "0").mkdir(parents=True)
     (tmp_path / "metrics" / "digits" / "ae" / "0" / "metrics.json").write_text("{}")
+    (tmp_path / "chain").mkdir()
+    (tmp_path / "memorisation").mkdir()
     assert _quick_results_missing(params) == []
 
 
