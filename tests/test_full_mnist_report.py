@@ -101,18 +101,21 @@ def _git(cwd, *args):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def test_the_sections_own_lock_is_no_uncommitted_code_change(tmp_path, monkeypatch):
-    """full_mnist/dvc.lock is rewritten by every section stage before the report runs: the
-    header must not then say '(with uncommitted changes)'."""
+def test_the_pipelines_own_outputs_are_no_uncommitted_code_change(tmp_path, monkeypatch):
+    """full_mnist/dvc.lock and settings/ are rewritten by the stages before a report runs:
+    the header must not then say '(with uncommitted changes)'."""
     from aebench.report.environment import git_state
 
     (tmp_path / "full_mnist").mkdir()
+    (tmp_path / "settings").mkdir()
     (tmp_path / "full_mnist" / "dvc.lock").write_text("schema: '2.0'\n")
+    (tmp_path / "settings" / "inputs.json").write_text("{}\n")
     (tmp_path / "code.py").write_text("x = 1\n")
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "-c", "user.email=r@x", "-c", "user.name=r", "add", ".")
     _git(tmp_path, "-c", "user.email=r@x", "-c", "user.name=r", "commit", "-qm", "c")
     (tmp_path / "full_mnist" / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    (tmp_path / "settings" / "inputs.json").write_text('{"files": {}}\n')
     monkeypatch.chdir(tmp_path)
     assert git_state().endswith("(clean)")
     (tmp_path / "code.py").write_text("x = 2\n")

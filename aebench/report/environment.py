@@ -21,6 +21,7 @@ import yaml
 from aebench.config import DataConfig, EvaluateConfig, EvaluatorConfig, Params, TrainConfig
 
 OUTPUTS = (":!dvc.lock", ":!reports", ":!history", ":!diagnostics", ":!timings", ":!evaluators")
+OUTPUTS += (":!settings",)  # the settings stage's resolved files, rewritten by every run
 # the full-MNIST section's own git-tracked outputs (full_mnist/dvc.yaml), likewise
 OUTPUTS += (":!full_mnist/dvc.lock", ":!full_mnist/history", ":!full_mnist/diagnostics")
 
