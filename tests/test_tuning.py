@@ -204,6 +204,13 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     assert (root / "tuning" / "models" / "digits" / "vae" / "7" / "model.pt").is_file()
 
 
+def _vae_beta_grid(points: dict[str, tuple[float, dict]], chosen: dict[str, str]) -> dict:
+    """tuning/selected.json for one vae grid over beta on digits: point -> (beta, scores)."""
+    entries = {p: {"value": value, "scores": scores} for p, (value, scores) in points.items()}
+    grid = {"key": "beta", "by": None, "points": entries, "selected": chosen}
+    return {"digits": {"vae": grid}}
+
+
 def test_the_tuned_rows_compare_the_selected_setting_with_the_default(raw_params, tmp_path):
     import pandas as pd
 
@@ -211,22 +218,13 @@ def test_the_tuned_rows_compare_the_selected_setting_with_the_default(raw_params
     from aebench.tuning_report import build_document, heat_map, tuned_rows
 
     params = parse_params(_with_tuning(raw_params, {"vae": {"key": "beta", "values": [2.0]}}))
-    selected = {
-        "digits": {
-            "vae": {
-                "key": "beta",
-                "by": None,
-                "points": {
-                    "vae": {"value": 1.0, "scores": {"val_recon_mse": 0.2, "val_nll_iw": 90.0}},
-                    "vae--beta-2": {
-                        "value": 2.0,
-                        "scores": {"val_recon_mse": 0.1, "val_nll_iw": 95.0},
-                    },
-                },
-                "selected": {"reconstruction": "vae--beta-2", "likelihood": "vae"},
-            }
-        }
-    }
+    selected = _vae_beta_grid(
+        {
+            "vae": (1.0, {"val_recon_mse": 0.2, "val_nll_iw": 90.0}),
+            "vae--beta-2": (2.0, {"val_recon_mse": 0.1, "val_nll_iw": 95.0}),
+        },
+        {"reconstruction": "vae--beta-2", "likelihood": "vae"},
+    )
     spread = np.array([-0.001, 0.0, 0.001])
     rows = [
         {"dataset": "digits", "variant": v, "seed": s, "recon_mse": m + spread[s], "nll_iw": 90.0}
@@ -273,19 +271,10 @@ def test_a_selected_point_that_is_another_run_variant_is_compared(raw_params, tm
     raw_params["tuning"] = {"seeds": [100], "grids": {"vae": {"key": "beta", "values": [2.0]}}}
     params = parse_params(raw_params)
     assert params.tuning.grids["vae"].variant_names == ("vae", "beta_vae")
-    selected = {
-        "digits": {
-            "vae": {
-                "key": "beta",
-                "by": None,
-                "points": {
-                    "vae": {"value": 1.0, "scores": {"val_recon_mse": 0.05}},
-                    "beta_vae": {"value": 2.0, "scores": {"val_recon_mse": 0.03}},
-                },
-                "selected": {"reconstruction": "beta_vae"},
-            }
-        }
-    }
+    selected = _vae_beta_grid(
+        {"vae": (1.0, {"val_recon_mse": 0.05}), "beta_vae": (2.0, {"val_recon_mse": 0.03})},
+        {"reconstruction": "beta_vae"},
+    )
     assert final_runs(params, selected) == {}  # not retrained: its default-pipeline runs are used
     rng = np.random.default_rng(0)
     for seed in (0, 1, 2):
