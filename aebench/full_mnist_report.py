@@ -217,8 +217,16 @@ class Disagreement:
     pair: tuple[str, str]  # the two variants compared
 
 
-def _resolved(diff: Difference) -> bool:
-    return diff.excludes_zero
+def _flipped(
+    one: str, other: str, small: dict[str, Sample], full: dict[str, Sample]
+) -> tuple[Difference, Difference] | None:
+    """``one`` − ``other`` on each dataset, where its sign changes and its interval excludes 0
+    on at least one of them; else None."""
+    on_small = difference(small[one], small[other])
+    on_full = difference(full[one], full[other])
+    if np.sign(on_small.estimate) == np.sign(on_full.estimate):
+        return None
+    return (on_small, on_full) if on_small.excludes_zero or on_full.excludes_zero else None
 
 
 def cross_dataset(
@@ -242,18 +250,27 @@ def cross_dataset(
         if len(shared) < 2:
             continue
         listed = set()
-        best = _best_change(key, (a, small, small_name), (b, full, full_name), shared)
-        if best is not None:
-            found.append(best)
-            listed.add(frozenset(best.pair))
+        best_small = _best(a, small, small_name, key, shared)
+        best_full = _best(b, full, full_name, key, shared)
+        changed = best_small is not None and best_full is not None and best_small != best_full
+        if changed and (flip := _flipped(best_full, best_small, a, b)):
+            on_small, on_full = flip
+            found.append(
+                Disagreement(
+                    key,
+                    "best",
+                    f"{metric.label}: best on {small_name} `{best_small}`, on {full_name} "
+                    f"`{best_full}` (among the {len(shared)} variants run on both); "
+                    f"`{best_full}` − `{best_small}`: {signed_text(on_small)} on {small_name}, "
+                    f"{signed_text(on_full)} on {full_name}",
+                    (best_full, best_small),
+                )
+            )
+            listed.add(frozenset((best_full, best_small)))
         for one, other in combinations(shared, 2):
-            if frozenset((one, other)) in listed:
+            if frozenset((one, other)) in listed or not (flip := _flipped(one, other, a, b)):
                 continue
-            on_small, on_full = difference(a[one], a[other]), difference(b[one], b[other])
-            if np.sign(on_small.estimate) == np.sign(on_full.estimate):
-                continue
-            if not (_resolved(on_small) or _resolved(on_full)):
-                continue
+            on_small, on_full = flip
             found.append(
                 Disagreement(
                     key,
@@ -266,38 +283,17 @@ def cross_dataset(
     return found
 
 
-def _best_change(
-    key: str,
-    small: tuple[dict[str, Sample], Evidence, str],
-    full: tuple[dict[str, Sample], Evidence, str],
-    shared: list[str],
-) -> Disagreement | None:
-    """The metric's best variant on each dataset among the rows eligible there, when the two
-    differ and the difference between them is resolved on at least one dataset."""
-    metric = describe(key)
+def _best(
+    samples: dict[str, Sample], evidence: Evidence, dataset: str, key: str, shared: list[str]
+) -> str | None:
+    """The metric's best variant on ``dataset`` among the shared rows that may be called best
+    there (eligibility.py); None where fewer than two may, or for density and precision, which
+    never name a best alone."""
     if any(key.endswith(stat) for stat in PARTNERS):
         return None
-    bests = []
-    for samples, evidence, name in (small, full):
-        barred = unrankable(evidence, name, key) if not evidence.runs.empty else {}
-        eligible = {v: samples[v] for v in shared if v not in barred}
-        bests.append(rank(eligible, metric).best if len(eligible) >= 2 else None)
-    best_small, best_full = bests
-    if best_small is None or best_full is None or best_small == best_full:
-        return None
-    (a, _, small_name), (b, _, full_name) = small, full
-    on_small = difference(a[best_full], a[best_small])
-    on_full = difference(b[best_full], b[best_small])
-    if not (_resolved(on_small) or _resolved(on_full)):
-        return None
-    return Disagreement(
-        key,
-        "best",
-        f"{metric.label}: best on {small_name} `{best_small}`, on {full_name} `{best_full}` "
-        f"(among the {len(shared)} variants run on both); `{best_full}` − `{best_small}`: "
-        f"{signed_text(on_small)} on {small_name}, {signed_text(on_full)} on {full_name}",
-        (best_full, best_small),
-    )
+    barred = unrankable(evidence, dataset, key) if not evidence.runs.empty else {}
+    eligible = {v: samples[v] for v in shared if v not in barred}
+    return rank(eligible, describe(key)).best if len(eligible) >= 2 else None
 
 
 def _seeds_only(samples: dict[str, Sample], variants: list[str]) -> dict[str, Sample]:

@@ -22,7 +22,6 @@ from aebench.report.markdown import render_markdown
 from aebench.report.results import (
     aggregate,
     flat_metrics,
-    joined_path,
     load_per_image,
     load_runs,
     run_path,
@@ -139,7 +138,7 @@ def write_runs(root, per_image=PER_IMAGE, scalars=SCALARS, run=RUN):
             metrics |= _training(variant, seed)
             chain = {k: metrics.pop(k) for k in list(metrics) if k.startswith("sample_chain_")}
             if chain:  # the chain stage's file, which the report joins to the run
-                chained = joined_path(root / "chain", "digits", variant, seed)
+                chained = run_path(root / "chain", "digits", variant, seed)
                 chained.parent.mkdir(parents=True)
                 chained.write_text(json.dumps({"metrics": chain}))
             path = run_path(root, "digits", variant, seed)
@@ -598,6 +597,6 @@ def test_only_the_chain_stage_scores_the_chain(tmp_path):
     path.write_text(json.dumps(payload))
     runs = load_runs(tmp_path, RUN, [tmp_path / "chain"]).set_index(["variant", "seed"])
     assert runs.loc[("dae", 0), "sample_chain_fd"] != 999.0
-    joined_path(tmp_path / "chain", "digits", "dae", 0).unlink()
+    run_path(tmp_path / "chain", "digits", "dae", 0).unlink()
     runs = load_runs(tmp_path, RUN, [tmp_path / "chain"]).set_index(["variant", "seed"])
     assert math.isnan(runs.loc[("dae", 0), "sample_chain_fd"])

@@ -15,7 +15,7 @@ from aebench.report import figures
 from aebench.report.content import ReportInputs
 from aebench.report.document import Figure
 from aebench.report.environment import environment_lines
-from aebench.report.results import joined_path, load_per_image, load_runs, run_path
+from aebench.report.results import load_per_image, load_runs, run_path
 from aebench.spec import LIKELIHOODS, SAMPLERS
 
 ROBUSTNESS_FIGURES = (
@@ -118,16 +118,12 @@ def draw_figures(
     )
 
     def sample_grid(variant: str, sampler: str) -> Path:
-        if sampler == "chain" and dirs.chain is not None:
-            return joined_path(dirs.chain, dataset, variant, seed).with_name("samples_chain.png")
-        return run_dir(variant) / f"samples_{sampler}.png"
+        """The run's grid of that sampler's samples: the chain stage's for the chain."""
+        folder = dirs.chain if sampler == "chain" and dirs.chain is not None else dirs.metrics
+        return run_path(folder, dataset, variant, seed).with_name(f"samples_{sampler}.png")
 
-    samples = {
-        (variant, sampler): sample_grid(variant, sampler)
-        for variant in variants
-        for sampler in SAMPLERS
-        if sample_grid(variant, sampler).is_file()
-    }
+    grids = {(v, s): sample_grid(v, s) for v in variants for s in SAMPLERS}
+    samples = {key: path for key, path in grids.items() if path.is_file()}
     title = f"Samples (seed {seed}) per variant and sampler"
     add(
         "samples",

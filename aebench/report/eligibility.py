@@ -85,19 +85,17 @@ def unrankable(evidence: Evidence, dataset: str, key: str) -> dict[str, str]:
     under half of the classes, or (the chain) a chain that did not mix, or, for the NLL, another
     number of importance samples than the ranked rows."""
     frame = evidence.runs[evidence.runs.dataset == dataset]
-    reasons = _capped(frame)
+    found = [_capped(frame)]
     if key in NLL_KEYS:
-        for variant, why in _other_importance_samples(frame).items():
-            reasons[variant] = f"{reasons[variant]}; {why}" if variant in reasons else why
+        found.append(_other_importance_samples(frame))
     sampler = _sampler_of(key)
     if sampler is not None:
-        degenerate = _low_coverage(frame, sampler)
+        found.append(_low_coverage(frame, sampler))
         if sampler == "chain":
-            for variant, why in _unmixed(frame).items():
-                degenerate[variant] = (
-                    f"{degenerate[variant]}; {why}" if variant in degenerate else why
-                )
-        for variant, why in degenerate.items():
+            found.append(_unmixed(frame))
+    reasons: dict[str, str] = {}
+    for more in found:  # a variant barred for several reasons names each, in this order
+        for variant, why in more.items():
             reasons[variant] = f"{reasons[variant]}; {why}" if variant in reasons else why
     return reasons
 

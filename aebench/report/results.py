@@ -30,13 +30,9 @@ PerImage = dict[tuple[str, str, int], dict[str, np.ndarray]]  # (dataset, varian
 
 
 def run_path(metrics_dir: Path, dataset: str, variant: str, seed: int) -> Path:
+    """A run's metrics.json under the evaluate stage's folder, or under a per-dataset stage's
+    (chain, memorisation), whose metrics join the run's row (:func:`load_runs`)."""
     return Path(metrics_dir) / dataset / variant / str(seed) / "metrics.json"
-
-
-def joined_path(stage_dir: Path, dataset: str, variant: str, seed: int) -> Path:
-    """Where a per-dataset stage (chain, memorisation) writes a run's metrics: they join the
-    run's row (:func:`load_runs`)."""
-    return Path(stage_dir) / dataset / variant / str(seed) / "metrics.json"
 
 
 def _missing(path: Path, dataset: str, variant: str, seed: int) -> FileNotFoundError:
@@ -67,7 +63,7 @@ def load_runs(metrics_dir: Path, run: RunConfig, joined: Sequence[Path] = ()) ->
                     if not key.startswith(SCORED_ELSEWHERE)
                 }
                 for stage_dir in joined:
-                    extra = joined_path(stage_dir, dataset, variant, seed)
+                    extra = run_path(stage_dir, dataset, variant, seed)
                     if extra.is_file():
                         row |= json.loads(extra.read_text())["metrics"]
                 rows.append(row)
