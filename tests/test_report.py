@@ -461,8 +461,9 @@ def test_glossary_text_states_directions_density_and_the_chain(markdown):
     assert (
         "- **`chain` samples**: the DAE Markov chain of Bengio et al. 2013: corrupt the state, "
         "then draw the next state from P(X|X̃) (the DVAE first draws its code z ~ q(z|X̃)); what "
-        "is scored and shown is the mean of P(X|X̃) every `evaluate.chain.thin` steps of each "
-        "chain after the burn-in its stationarity rule chose (the chain stage)." in glossary
+        "is scored and shown is the mean of P(X|X̃), drawn from each chain at evenly spaced "
+        "steps (a multiple of `evaluate.chain.thin`) over the trace after the burn-in its "
+        "stationarity rule chose (the chain stage)." in glossary
     )
     chain = _section(markdown, "#### `chain`", "\n#### ")
     assert chain.startswith(": the DAE Markov chain of Bengio et al. 2013")

@@ -207,10 +207,11 @@ def chain_blocks(evidence: Evidence, dataset: str) -> list:
     table = metric_table(evidence, dataset, list(CHAIN_COLUMNS), unranked=CHAIN_COLUMNS)
     intro = (
         'How the `chain` samples were drawn (the chain stage; docs/pipeline.md, "The DAE '
-        'Markov chain"): mixed is the share of seeds on which the stationarity rule held, the '
-        "burn-in is one per variant, and a chain that did not mix is sampled after its whole "
-        "trace and never ranked. The two MSEs denoise the same corrupted test images from grey "
-        "input, as in training, and from chain-like input (binary for a Bernoulli decoder)."
+        'Markov chain"): one verdict and one burn-in per variant, so mixed is 1 when the '
+        "stationarity rule held on every seed, else 0; a chain that did not mix is sampled "
+        "after its whole trace and never ranked. The two MSEs denoise the same corrupted test "
+        "images from grey input, as in training, and from chain-like input (binary for a "
+        "Bernoulli decoder)."
     )
     return _section("The DAE chain", table, intro) if table else []
 

@@ -415,8 +415,9 @@ SAMPLER_MEANING = {
     "(`evaluate.gmm_components` components; Ghosh et al. 2020)",
     "chain": "the DAE Markov chain of Bengio et al. 2013: corrupt the state, then draw the next "
     "state from P(X|X̃) (the DVAE first draws its code z ~ q(z|X̃)); what is scored and shown is "
-    "the mean of P(X|X̃) every `evaluate.chain.thin` steps of each chain after the burn-in its "
-    "stationarity rule chose (the chain stage)",
+    "the mean of P(X|X̃), drawn from each chain at evenly spaced steps (a multiple of "
+    "`evaluate.chain.thin`) over the trace after the burn-in its stationarity rule chose (the "
+    "chain stage)",
 }
 LIKELIHOOD_BERNOULLI = ("nll_iw", "neg_elbo")
 LIKELIHOOD_GAUSSIAN = ("gaussian_nll_iw", "gaussian_neg_elbo")
