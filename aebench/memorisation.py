@@ -25,9 +25,10 @@ from aebench.metrics.sample_quality import copy_rate
 from aebench.models import Autoencoder
 
 
-def training_subset(n_train: int, n: int, seed: int) -> np.ndarray:
+def control_indices(n_train: int, n: int, seed: int) -> np.ndarray:
     """``n`` distinct training-image indices, seeded, in increasing order: the same images for
-    every model of a dataset."""
+    every model of a dataset. Uniform, unlike :func:`aebench.data.training_subset`'s stratified
+    draw of a smaller training set."""
     if not 0 < n <= n_train:
         raise ValueError(f"cannot draw {n} of {n_train} training images")
     return np.sort(np.random.default_rng(seed).permutation(n_train)[:n])

@@ -12,7 +12,7 @@ from pathlib import Path
 from aebench import settings
 from aebench.dataset_scoring import load_dataset_scoring
 from aebench.io import atomic_dir, write_json
-from aebench.memorisation import reconstruction_control, training_images_rate, training_subset
+from aebench.memorisation import control_indices, reconstruction_control, training_images_rate
 from aebench.models import load_checkpoint
 from aebench.runtime import make_deterministic, pick_device
 from aebench.stage import run_stage
@@ -32,7 +32,7 @@ def main() -> None:
     device = pick_device(machine["device"])
     loaded = load_dataset_scoring(args.dataset, cfg["batch_size"], device)
     n = loaded.reference_count  # as many training images as every sampler draws
-    subset = training_subset(len(loaded.train.images), n, cfg["seed"])
+    subset = control_indices(len(loaded.train.images), n, cfg["seed"])
     images = loaded.train.images[subset]
     scorer = loaded.scorer
     train_features, held_out = scorer.train_features, scorer.test_features

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from aebench.memorisation import reconstruction_control, training_images_rate, training_subset
+from aebench.memorisation import control_indices, reconstruction_control, training_images_rate
 from aebench.metrics.sample_quality import copy_rate
 
 SHAPE = (1, 4, 4)
@@ -41,17 +41,17 @@ def _data():
 
 
 def test_training_subset_is_seeded_distinct_and_sorted():
-    subset = training_subset(50, 20, seed=3)
+    subset = control_indices(50, 20, seed=3)
     assert len(set(subset.tolist())) == 20 and list(subset) == sorted(subset)
-    assert np.array_equal(subset, training_subset(50, 20, seed=3))
-    assert not np.array_equal(subset, training_subset(50, 20, seed=4))
+    assert np.array_equal(subset, control_indices(50, 20, seed=3))
+    assert not np.array_equal(subset, control_indices(50, 20, seed=4))
     with pytest.raises(ValueError, match="cannot draw 60 of 50"):
-        training_subset(50, 60, seed=0)
+        control_indices(50, 60, seed=0)
 
 
 def test_a_sampler_that_returns_training_images_copies_them_all():
     _, train_features, held_out = _data()
-    assert training_images_rate(train_features, held_out, training_subset(300, 50, 0)) == 1.0
+    assert training_images_rate(train_features, held_out, control_indices(300, 50, 0)) == 1.0
 
 
 def test_held_out_duplicates_of_training_images_make_nothing_a_copy():
