@@ -210,3 +210,20 @@ def test_tuning_report_stage_depends_on_exactly_the_code_it_loads():
     declared = _declared_code("tuning_report", pipeline)
     assert loaded - declared == set(), "tuning_report: runs code it does not depend on"
     assert declared - loaded == set(), "tuning_report: depends on code it never runs"
+
+
+@pytest.mark.parametrize(
+    "pipeline", ["dvc.yaml", "studies/dvc.yaml", "tuning/dvc.yaml", "full_mnist/dvc.yaml"]
+)
+def test_every_params_file_resolves_from_its_stage_wdir(pipeline):
+    """DVC reads a stage's params file relative to the stage's wdir, not to dvc.yaml (`vars`
+    are relative to dvc.yaml): full_mnist's report once named ../params.yaml from wdir .., which
+    DVC refused only when the stage finally ran, hours into the section."""
+    stages = yaml.safe_load((REPO / pipeline).read_text())["stages"]
+    for name, definition in stages.items():
+        body = definition.get("do", definition)
+        wdir = (REPO / pipeline).parent / body.get("wdir", ".")
+        for entry in body.get("params", []):
+            files = list(entry) if isinstance(entry, dict) else ["params.yaml"]
+            for file in files:
+                assert (wdir / file).resolve().is_file(), f"{pipeline}:{name}: {file}"
