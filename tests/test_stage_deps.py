@@ -227,3 +227,38 @@ def test_every_params_file_resolves_from_its_stage_wdir(pipeline):
             files = list(entry) if isinstance(entry, dict) else ["params.yaml"]
             for file in files:
                 assert (wdir / file).resolve().is_file(), f"{pipeline}:{name}: {file}"
+
+
+# Stages whose outputs are uncached plain `outs` (kept in git, not run-cached): `aebench run`
+# runs them in the workspace, serially, not on its workers (aebench/dispatch/plan.py).
+IN_PLACE_STAGES = {
+    ("dvc.yaml", "settings"),
+    ("dvc.yaml", "hardware"),
+    ("dvc.yaml", "evaluator"),
+    ("dvc.yaml", "report"),
+    ("studies/dvc.yaml", "study_report"),
+    ("tuning/dvc.yaml", "select_tuning"),
+    ("tuning/report/dvc.yaml", "tuning_report"),
+    ("full_mnist/dvc.yaml", "evaluator"),
+    ("full_mnist/dvc.yaml", "report"),
+}
+
+
+def test_per_run_stages_are_run_cached_so_workers_run_them():
+    """An uncached output of a per-run stage must be a metric or a plot: a plain uncached `outs`
+    takes the stage off the run-cache, and `aebench run` then runs every such stage in the
+    workspace on one core. tuning's validation scores once were: 81 grid points in series."""
+    in_place = set()
+    for pipeline in [
+        "dvc.yaml",
+        "studies/dvc.yaml",
+        "tuning/dvc.yaml",
+        "tuning/report/dvc.yaml",
+        "full_mnist/dvc.yaml",
+    ]:
+        for name, definition in yaml.safe_load((REPO / pipeline).read_text())["stages"].items():
+            body = definition.get("do", definition)
+            for out in body.get("outs", []):
+                if isinstance(out, dict) and next(iter(out.values())).get("cache") is False:
+                    in_place.add((pipeline, name))
+    assert in_place == IN_PLACE_STAGES
