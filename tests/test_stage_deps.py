@@ -212,16 +212,27 @@ def test_tuning_report_stage_depends_on_exactly_the_code_it_loads():
     assert declared - loaded == set(), "tuning_report: depends on code it never runs"
 
 
-@pytest.mark.parametrize(
-    "pipeline", ["dvc.yaml", "studies/dvc.yaml", "tuning/dvc.yaml", "full_mnist/dvc.yaml"]
+PIPELINES = (
+    "dvc.yaml",
+    "studies/dvc.yaml",
+    "tuning/dvc.yaml",
+    "tuning/report/dvc.yaml",
+    "full_mnist/dvc.yaml",
 )
+
+
+def _stage_bodies(pipeline: str):
+    """(name, definition) of each stage as written (foreach stages keep theirs under ``do``)."""
+    for name, definition in yaml.safe_load((REPO / pipeline).read_text())["stages"].items():
+        yield name, definition.get("do", definition)
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
 def test_every_params_file_resolves_from_its_stage_wdir(pipeline):
     """DVC reads a stage's params file relative to the stage's wdir, not to dvc.yaml (`vars`
     are relative to dvc.yaml): full_mnist's report once named ../params.yaml from wdir .., which
     DVC refused only when the stage finally ran, hours into the section."""
-    stages = yaml.safe_load((REPO / pipeline).read_text())["stages"]
-    for name, definition in stages.items():
-        body = definition.get("do", definition)
+    for name, body in _stage_bodies(pipeline):
         wdir = (REPO / pipeline).parent / body.get("wdir", ".")
         for entry in body.get("params", []):
             files = list(entry) if isinstance(entry, dict) else ["params.yaml"]
@@ -248,17 +259,11 @@ def test_per_run_stages_are_run_cached_so_workers_run_them():
     """An uncached output of a per-run stage must be a metric or a plot: a plain uncached `outs`
     takes the stage off the run-cache, and `aebench run` then runs every such stage in the
     workspace on one core. tuning's validation scores once were: 81 grid points in series."""
-    in_place = set()
-    for pipeline in [
-        "dvc.yaml",
-        "studies/dvc.yaml",
-        "tuning/dvc.yaml",
-        "tuning/report/dvc.yaml",
-        "full_mnist/dvc.yaml",
-    ]:
-        for name, definition in yaml.safe_load((REPO / pipeline).read_text())["stages"].items():
-            body = definition.get("do", definition)
-            for out in body.get("outs", []):
-                if isinstance(out, dict) and next(iter(out.values())).get("cache") is False:
-                    in_place.add((pipeline, name))
+    in_place = {
+        (pipeline, name)
+        for pipeline in PIPELINES
+        for name, body in _stage_bodies(pipeline)
+        for out in body.get("outs", [])
+        if isinstance(out, dict) and next(iter(out.values())).get("cache") is False
+    }
     assert in_place == IN_PLACE_STAGES
