@@ -122,16 +122,16 @@ def validation_path(root: Path, dataset: str, point: str, seed: int) -> Path:
     return root / "validation" / dataset / point / f"{seed}.json"
 
 
-def grid_scores(
+def _validation_payloads(
     params: Params, dataset: str, root: Path = TUNING_ROOT
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Per grid (variant) and point, each validation score's mean over the selection seeds; a
-    missing run is named. A NaN on any seed (a diverged run) makes the mean NaN."""
+) -> dict[str, dict[str, list[dict]]]:
+    """Per grid (variant) and point, the validate stage's payload of each selection seed; a
+    missing run is named."""
     tuning = params.tuning
     assert tuning is not None
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    out: dict[str, dict[str, list[dict]]] = {}
     for variant, grid in tuning.grids.items():
-        points: dict[str, dict[str, float]] = {}
+        out[variant] = {}
         for point in grid.variant_names:
             per_seed = []
             for seed in tuning.seeds:
@@ -141,11 +141,23 @@ def grid_scores(
                         f"{path} not found: grid {variant!r} needs {point} seed {seed}; "
                         "run `aebench tune`"
                     )
-                per_seed.append(json.loads(path.read_text())["scores"])
-            keys = set.intersection(*(set(s) for s in per_seed))
-            points[point] = {k: sum(s[k] for s in per_seed) / len(per_seed) for k in sorted(keys)}
-        out[variant] = points
+                per_seed.append(json.loads(path.read_text()))
+            out[variant][point] = per_seed
     return out
+
+
+def _mean_scores(per_seed: list[dict]) -> dict[str, float]:
+    """Each score every seed has, averaged over the seeds (NaN if any seed's is NaN)."""
+    scores = [payload["scores"] for payload in per_seed]
+    keys = set.intersection(*(set(s) for s in scores))
+    return {k: sum(s[k] for s in scores) / len(scores) for k in sorted(keys)}
+
+
+def _validation_images(points: dict[str, list[dict]]) -> int | None:
+    """How many validation images scored a grid (the selection's noise depends on it); None
+    where its runs disagree or did not say."""
+    counts = {payload.get("validation_images") for runs in points.values() for payload in runs}
+    return counts.pop() if len(counts) == 1 else None
 
 
 def select_settings(params: Params, root: Path = TUNING_ROOT) -> dict:
@@ -157,10 +169,10 @@ def select_settings(params: Params, root: Path = TUNING_ROOT) -> dict:
     assert tuning is not None
     out: dict = {}
     for dataset in params.run.datasets:
-        scores = grid_scores(params, dataset, root)
+        payloads = _validation_payloads(params, dataset, root)
         for variant, grid in tuning.grids.items():
             settings = _point_settings(grid)
-            points = scores[variant]
+            points = {p: _mean_scores(runs) for p, runs in payloads[variant].items()}
             selected = {}
             for task in TASK_SCORES:
                 key = task_score(task, points)
@@ -171,6 +183,7 @@ def select_settings(params: Params, root: Path = TUNING_ROOT) -> dict:
                 "by": None if grid.by is None else grid.by[0],
                 "points": {p: {**settings[p], "scores": points[p]} for p in points},
                 "selected": selected,
+                "validation_images": _validation_images(payloads[variant]),
             }
     return out
 

@@ -20,11 +20,24 @@ import pandas as pd
 
 from aebench.config import Params, RunConfig
 from aebench.report import figures
-from aebench.report.document import BulletList, Cell, Document, Figure, Heading, Paragraph, Table
+from aebench.report.document import (
+    TABLE_LEGEND,
+    Block,
+    BulletList,
+    Cell,
+    Document,
+    Figure,
+    Heading,
+    Paragraph,
+    Table,
+)
+from aebench.report.eligibility import unrankable, unranked_note
+from aebench.report.findings import Finding, compare_best, sentence
 from aebench.report.glossary import describe
 from aebench.report.intervals import ALPHA, Difference, Sample, difference, holm, signed_text
 from aebench.report.results import load_per_image, load_runs
 from aebench.report.stats import Evidence
+from aebench.report.tables import format_sample, metric_table
 from aebench.tuning import TASK_SCORES, TUNING_ROOT, task_score
 
 
@@ -105,6 +118,94 @@ def tuned_rows(params: Params, selected: dict, evidence: Evidence) -> list[Tuned
     for i, p in zip(tested, adjusted, strict=True):
         rows[i] = replace(rows[i], adjusted_p=p)
     return rows
+
+
+def family_evidence(evidence: Evidence, dataset: str, grids: dict, task: str) -> Evidence:
+    """Each family's reporting runs at the setting selected for ``task``, labelled by the family
+    (the grid's variant): the families compared each at its own selected setting."""
+    picked = {g["selected"][task]: v for v, g in grids.items() if task in g["selected"]}
+    runs = evidence.runs
+    if runs.empty:
+        return evidence
+    mine = runs[(runs.dataset == dataset) & runs.variant.isin(picked)].copy()
+    mine["variant"] = mine.variant.map(picked)
+    order = list(picked.values())  # the grids' order, as declared in params.yaml
+    mine = mine.sort_values("variant", key=lambda col: col.map(order.index), kind="stable")
+    per_image = {
+        (d, picked[v], s): arrays
+        for (d, v, s), arrays in evidence.per_image.items()
+        if d == dataset and v in picked
+    }
+    return Evidence(mine.reset_index(drop=True), per_image)
+
+
+def _task_metrics(grids: dict) -> list[tuple[str, str, list[str]]]:
+    """(task, test metric, the families it compares): one entry per task and metric (a
+    likelihood grid scored by a Gaussian decoder is not compared with Bernoulli ones)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for task in TASK_SCORES:
+        for variant, grid in grids.items():
+            if task in grid["selected"]:
+                metric = task_metric(task_score(task, _scores(grid)))
+                out.setdefault((task, metric), []).append(variant)
+    return [(task, metric, variants) for (task, metric), variants in out.items()]
+
+
+def family_comparison(
+    evidence: Evidence, dataset: str, grids: dict
+) -> tuple[list[Block], list[Finding]]:
+    """Per task, a table of the families at their selected settings (the best bold, the
+    unresolved marked, degenerate rows named) and the finding naming the best family, with
+    where the families' defaults stood (the context of each finding)."""
+    blocks: list[Block] = []
+    found: list[Finding] = []
+    for task, metric, variants in _task_metrics(grids):
+        if len(variants) < 2:
+            continue
+        tuned = family_evidence(evidence, dataset, grids, task)
+        table = metric_table(
+            tuned,
+            dataset,
+            [metric],
+            caption=f"{task}: each family at the setting selected for it on validation "
+            f"{SCORE_WORDS['val_' + metric]}; mean ± sd over the reporting seeds, test split",
+        )
+        if table is None:
+            continue
+        settings = {v: _setting(grids[v], grids[v]["selected"][task]) for v in variants}
+        rows = tuple((row[0], Cell(settings[row[0].text]), *row[1:]) for row in table.rows)
+        header = (table.header[0], "selected setting", *table.header[1:])
+        # named even where too few rows are left to rank (the table then names none)
+        left_out = unranked_note(unrankable(tuned, dataset, metric), set(variants))
+        notes = table.notes + ((left_out,) if left_out and left_out not in table.notes else ())
+        blocks.append(Table(header, rows, table.caption, notes))
+        words = SCORE_WORDS["val_" + metric]
+        finding = compare_best(
+            tuned,
+            dataset,
+            metric,
+            f"has the lowest {words} of the families at their tuned settings",
+            topic=f"the {words} at the tuned settings",
+        )
+        if finding is not None:
+            context = _default_context(evidence, dataset, metric, variants)
+            found.append(replace(finding, context=context))
+    return blocks, found
+
+
+def _default_context(evidence: Evidence, dataset: str, metric: str, variants: list[str]) -> str:
+    """Where the same families stood at their default settings: the lowest mean (a mean, not
+    a claim), so the reader sees whether tuning changed the order."""
+    if evidence.runs.empty:
+        return ""
+    samples = {v: s for v, s in evidence.samples(dataset, metric).items() if v in variants}
+    if len(samples) < 2:
+        return ""
+    lowest = min(samples, key=lambda v: samples[v].mean)
+    return (
+        f"at their default settings the lowest mean was {lowest}'s "
+        f"({format_sample(samples[lowest])})"
+    )
 
 
 def heat_map(grid: dict, score: str, chosen: str, title: str, path: Path) -> Path:
@@ -194,10 +295,16 @@ def _finding(row: TunedRow, grid: dict) -> str:
 
 
 def build_document(
-    params: Params, selected: dict, rows: list[TunedRow], figures_dir: Path, report_dir: Path
+    params: Params,
+    selected: dict,
+    rows: list[TunedRow],
+    figures_dir: Path,
+    report_dir: Path,
+    evidence: Evidence | None = None,
 ) -> Document:
-    """The tuned report: the rule, then per dataset the comparison table, the findings and each
-    grid's heat maps."""
+    """The tuned report: the rule, then per dataset each variant's selected settings against its
+    default, the families compared at their selected settings (given ``evidence``, the runs of
+    both), and each grid's heat maps."""
     tuning = params.tuning
     doc = Document()
     doc.add(
@@ -218,40 +325,9 @@ def build_document(
         ),
     )
     for dataset, grids in selected.items():
-        doc.add(Heading(2, dataset))
-        body = []
-        for r in (r for r in rows if r.dataset == dataset):
-            grid = grids[r.variant]
-            if r.point == r.variant:
-                change = "the default was selected"
-            elif r.diff is None:
-                change = "–"
-            else:
-                change = signed_text(r.diff) + ("" if r.resolved else " (not resolved)")
-            body.append(
-                tuple(
-                    Cell(t)
-                    for t in (
-                        f"`{r.variant}`",
-                        r.task,
-                        _setting(grid, r.point),
-                        describe(r.metric).header,
-                        _cell_sample(r.default),
-                        _cell_sample(r.tuned),
-                        change,
-                    )
-                )
-            )
-        header = (
-            "variant",
-            "task",
-            "selected setting",
-            "test metric",
-            "default",
-            "tuned",
-            "tuned − default (95% CI)",
-        )
-        doc.add(Table(header, tuple(body), caption="mean ± sd (seeds) on the test split"))
+        doc.add(Heading(2, dataset), _selection_caveat(grids, len(tuning.seeds)))
+        doc.add(Heading(3, "Each variant tuned, against its default"))
+        doc.add(_against_default_table(rows, dataset, grids, evidence))
         findings = [
             _finding(r, grids[r.variant]) for r in rows if r.dataset == dataset and r.resolved
         ]
@@ -260,6 +336,9 @@ def build_document(
                 tuple(findings) or ("No tuned setting is resolved from its default after Holm.",)
             )
         )
+        if evidence is not None:
+            doc.add(*_families_blocks(evidence, dataset, grids))
+        doc.add(Heading(3, "The grids' validation scores"))
         for variant, grid in grids.items():
             for task in TASK_SCORES:
                 if task not in grid["selected"]:
@@ -277,3 +356,103 @@ def build_document(
                     )
                 )
     return doc
+
+
+def _selection_caveat(grids: dict, seeds: int) -> Paragraph:
+    """How much a selection can be trusted: the validation split's size and the seed count."""
+    counts = {g.get("validation_images") for g in grids.values()} - {None}
+    size = f"{counts.pop():,} images" if len(counts) == 1 else "a small split"
+    return Paragraph(
+        f"The selection scores each point on {size} of validation data with {seeds} training "
+        f"seed{'s' if seeds != 1 else ''}: neighbouring settings whose scores differ by less than "
+        "that noise are not told apart, so read a selected setting together with its grid's heat "
+        "map (below) — a flat map means the choice among its cells is close to arbitrary."
+    )
+
+
+def _against_default_table(
+    rows: list[TunedRow], dataset: str, grids: dict, evidence: Evidence | None
+) -> Table:
+    body = []
+    shown = [r for r in rows if r.dataset == dataset]
+    for r in shown:
+        grid = grids[r.variant]
+        if r.point == r.variant:
+            change = "the default was selected"
+        elif r.diff is None:
+            change = "–"
+        else:
+            change = signed_text(r.diff) + ("" if r.resolved else " (not resolved)")
+        cells = (
+            f"`{r.variant}`",
+            r.task,
+            _setting(grid, r.point),
+            describe(r.metric).header,
+            _cell_sample(r.default),
+            _cell_sample(r.tuned),
+            change,
+        )
+        body.append(tuple(Cell(t) for t in cells))
+    header = (
+        "variant",
+        "task",
+        "selected setting",
+        "test metric",
+        "default",
+        "tuned",
+        "tuned − default (95% CI)",
+    )
+    names = {n for r in shown for n in (r.variant, r.point)}
+    capped = _capped_note(evidence, dataset, names) if evidence is not None else None
+    return Table(
+        header,
+        tuple(body),
+        caption="mean ± sd (seeds) on the test split; a difference is resolved only after "
+        "Holm's adjustment over every row with an interval",
+        notes=(capped,) if capped else (),
+    )
+
+
+def _capped_note(evidence: Evidence, dataset: str, names: set[str]) -> str | None:
+    """The runs among ``names`` with a seed stopped at its epoch cap: their numbers describe an
+    unfinished model (a small learning rate can need more epochs than the cap allows)."""
+    runs = evidence.runs
+    if runs.empty or "stopped_at_cap" not in runs:
+        return None
+    mine = runs[(runs.dataset == dataset) & runs.variant.isin(names)]
+    capped = mine.groupby("variant", sort=False).stopped_at_cap.agg(lambda c: int((c == 1).sum()))
+    listed = [f"`{v}` ({n} of {int((mine.variant == v).sum())})" for v, n in capped.items() if n]
+    if not listed:
+        return None
+    return "Seeds stopped at the epoch cap (an unfinished model): " + "; ".join(listed) + "."
+
+
+def _families_blocks(evidence: Evidence, dataset: str, grids: dict) -> list[Block]:
+    """The families compared, each at its selected setting: the tables and their findings,
+    resolved under Holm over these findings."""
+    tables, found = family_comparison(evidence, dataset, grids)
+    if not tables:
+        return []
+    blocks: list[Block] = [
+        Heading(3, "The families at their tuned settings"),
+        Paragraph(
+            "Each family at the setting selected for the task, so that no family is ranked at "
+            "a hand-picked setting. " + TABLE_LEGEND + "."
+        ),
+        *tables,
+    ]
+    tested = [i for i, f in enumerate(found) if f.p is not None]
+    adjusted = dict(zip(tested, holm([found[i].p for i in tested]), strict=True))
+    blocks.append(
+        BulletList(tuple(sentence(f, adjusted.get(i), len(tested)) for i, f in enumerate(found)))
+    )
+    blocks.append(
+        Paragraph(
+            f"A finding is resolved only when its Holm-adjusted p < {ALPHA:g} over the "
+            f"{len(tested)} findings above; it claims the best against every other family (its "
+            "p is the largest over those comparisons); the CI shown is against the runner-up, "
+            "over the reporting seeds and, where the metric has per-image values, the test "
+            "images."
+        )
+    )
+    return blocks

@@ -26,11 +26,12 @@ def main() -> None:
         raise ParamsError("params.yaml has no tuning section: nothing to report")
     check_points(params)
     selected = json.loads(SELECTED_FILE.read_text())
-    rows = tuned_rows(params, selected, gather_evidence(params, selected))
+    evidence = gather_evidence(params, selected)
+    rows = tuned_rows(params, selected, evidence)
     with staged_outputs(Path(args.out)) as staging:
         figures_dir = staging / "figures"
         figures_dir.mkdir()
-        doc = build_document(params, selected, rows, figures_dir, staging)
+        doc = build_document(params, selected, rows, figures_dir, staging, evidence)
         write_text(staging / "README.md", render_markdown(doc))
         write_html(doc, staging, staging / "index.html")
     print(f"wrote {args.out}/: {len(rows)} tuned row(s)")

@@ -134,7 +134,7 @@ def test_selection_takes_each_tasks_lowest_mean_over_the_selection_seeds(raw_par
             path = tmp_path / "validation" / "digits" / point / f"{seed}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             values = {"val_recon_mse": mse[i], "val_sample_gmm_fd": fd[i], "val_nll_iw": nll[i]}
-            path.write_text(json.dumps({"scores": values}))
+            path.write_text(json.dumps({"scores": values, "validation_images": 180}))
     chosen = select_settings(params, tmp_path)["digits"]["vae"]
     assert chosen["selected"] == {
         "reconstruction": points[0],  # means 0.20, 0.225, 0.20, 0.25: the first of the tie
@@ -142,6 +142,7 @@ def test_selection_takes_each_tasks_lowest_mean_over_the_selection_seeds(raw_par
         "likelihood": points[0],
     }
     assert chosen["key"] == "beta" and chosen["by"] == "train.lr"
+    assert chosen["validation_images"] == 180  # the report states how noisy a selection is
     assert chosen["points"][points[1]]["scores"]["val_recon_mse"] == pytest.approx(0.225)
     by_point = {p: (e["value"], e["by_value"]) for p, e in chosen["points"].items()}
     assert by_point["vae--train_lr-0p003--beta-2"] == (2.0, 3e-3)
@@ -284,3 +285,91 @@ def test_a_selected_point_that_is_another_run_variant_is_compared(raw_params, tm
     assert row.default is not None
     assert row.tuned is not None, "the selected run variant's test metrics were never loaded"
     assert row.diff is not None and row.diff.estimate < 0
+
+
+def _two_family_selection(params) -> dict:
+    """ae (latent_dim) and vae (beta) grids on digits, each selecting its non-default point
+    for reconstruction."""
+    ae_point, vae_point = (params.tuning.grids[v].variant_names[1] for v in ("ae", "vae"))
+    grids = {}
+    for variant, key, value, point in (
+        ("ae", "latent_dim", 8, ae_point),
+        ("vae", "beta", 2.0, vae_point),
+    ):
+        points = {
+            variant: {"value": None, "scores": {"val_recon_mse": 0.2}},
+            point: {"value": value, "scores": {"val_recon_mse": 0.1}},
+        }
+        grids[variant] = {
+            "key": key,
+            "by": None,
+            "points": points,
+            "selected": {"reconstruction": point},
+            "validation_images": 180,
+        }
+    return {"digits": grids}
+
+
+def _family_runs(means: dict[str, float], capped: set[str] = frozenset()):
+    import pandas as pd
+
+    from aebench.report.stats import Evidence
+
+    spread = np.array([-0.001, 0.0, 0.001])
+    rows = [
+        {
+            "dataset": "digits",
+            "variant": variant,
+            "seed": seed,
+            "recon_mse": mean + spread[seed],
+            "stopped_at_cap": float(variant in capped),
+        }
+        for variant, mean in means.items()
+        for seed in range(3)
+    ]
+    return Evidence(pd.DataFrame(rows))
+
+
+def test_the_families_are_ranked_at_their_selected_settings(raw_params, tmp_path):
+    from aebench.report.markdown import render_markdown
+    from aebench.tuning_report import build_document, family_comparison, tuned_rows
+
+    grids = {"ae": {"key": "latent_dim", "values": [8]}, "vae": {"key": "beta", "values": [2.0]}}
+    params = parse_params(_with_tuning(raw_params, grids))
+    selected = _two_family_selection(params)
+    ae_point, vae_point = (selected["digits"][v]["selected"]["reconstruction"] for v in grids)
+    # at the defaults ae is lower; at the selected settings vae is, by 20× the seed spread
+    evidence = _family_runs({"ae": 0.04, "vae": 0.05, ae_point: 0.035, vae_point: 0.015})
+    tables, found = family_comparison(evidence, "digits", selected["digits"])
+    (table,) = tables
+    labels = [row[0].text for row in table.rows]
+    assert labels == ["ae", "vae"]  # the families, labelled by their grid, not by the point
+    vae_row = table.rows[1]
+    assert vae_row[1].text == "beta = 2" and vae_row[2].best and not table.rows[0][2].best
+    assert vae_row[2].text.startswith("0.015")  # the selected point's runs, not the default's
+    (finding,) = found
+    assert (finding.best, finding.runner_up) == ("vae", "ae")
+    assert "at their default settings the lowest mean was ae's" in finding.context
+    rows = tuned_rows(params, selected, evidence)
+    text = render_markdown(build_document(params, selected, rows, tmp_path, tmp_path, evidence))
+    assert "- **vae** has the lowest MSE of the families at their tuned settings" in text
+    assert "on 180 images of validation data with 1 training seed" in text
+
+
+def test_a_capped_family_is_shown_never_best_and_its_seeds_named(raw_params, tmp_path):
+    from aebench.report.markdown import render_markdown
+    from aebench.tuning_report import build_document, family_comparison, tuned_rows
+
+    grids = {"ae": {"key": "latent_dim", "values": [8]}, "vae": {"key": "beta", "values": [2.0]}}
+    params = parse_params(_with_tuning(raw_params, grids))
+    selected = _two_family_selection(params)
+    vae_point = selected["digits"]["vae"]["selected"]["reconstruction"]
+    means = {"ae": 0.04, "vae": 0.05, selected["digits"]["ae"]["selected"]["reconstruction"]: 0.035}
+    evidence = _family_runs(means | {vae_point: 0.015}, capped={vae_point})
+    (table,), found = family_comparison(evidence, "digits", selected["digits"])
+    assert not any(cell.best for cell in table.rows[1])  # the lowest mean, but unfinished
+    assert any("vae (3 of 3 seeds stopped at the epoch cap)" in note for note in table.notes)
+    assert all(f.best != "vae" for f in found)
+    rows = tuned_rows(params, selected, evidence)
+    text = render_markdown(build_document(params, selected, rows, tmp_path, tmp_path, evidence))
+    assert f"Seeds stopped at the epoch cap (an unfinished model): `{vae_point}` (3 of 3)" in text
