@@ -21,7 +21,6 @@ import pandas as pd
 from aebench.config import Params, RunConfig
 from aebench.report import figures
 from aebench.report.document import (
-    TABLE_LEGEND,
     Block,
     BulletList,
     Cell,
@@ -31,8 +30,8 @@ from aebench.report.document import (
     Paragraph,
     Table,
 )
-from aebench.report.eligibility import unrankable, unranked_note
-from aebench.report.findings import Finding, compare_best, sentence
+from aebench.report.eligibility import capped_seeds, unrankable, unranked_note
+from aebench.report.findings import NO_INTERVAL, Finding, compare_best, sentences
 from aebench.report.glossary import describe
 from aebench.report.intervals import ALPHA, Difference, Sample, difference, holm, signed_text
 from aebench.report.results import load_per_image, load_runs
@@ -121,22 +120,19 @@ def tuned_rows(params: Params, selected: dict, evidence: Evidence) -> list[Tuned
 
 
 def family_evidence(evidence: Evidence, dataset: str, grids: dict, task: str) -> Evidence:
-    """Each family's reporting runs at the setting selected for ``task``, labelled by the family
-    (the grid's variant): the families compared each at its own selected setting."""
-    picked = {g["selected"][task]: v for v, g in grids.items() if task in g["selected"]}
-    runs = evidence.runs
-    if runs.empty:
-        return evidence
-    mine = runs[(runs.dataset == dataset) & runs.variant.isin(picked)].copy()
-    mine["variant"] = mine.variant.map(picked)
-    order = list(picked.values())  # the grids' order, as declared in params.yaml
-    mine = mine.sort_values("variant", key=lambda col: col.map(order.index), kind="stable")
+    """Each family's reporting runs at the point selected for ``task``, labelled by the family
+    (the grid's variant), in the grids' declared order: the families compared each at its own
+    selected setting. Two grids may select the same point (a run variant): each gets a copy."""
+    chosen = {v: g["selected"][task] for v, g in grids.items() if task in g["selected"]}
+    runs = evidence.runs[evidence.runs.dataset == dataset]
+    frames = [runs[runs.variant == point].assign(variant=v) for v, point in chosen.items()]
     per_image = {
-        (d, picked[v], s): arrays
-        for (d, v, s), arrays in evidence.per_image.items()
-        if d == dataset and v in picked
+        (dataset, v, seed): arrays
+        for v, point in chosen.items()
+        for (d, run, seed), arrays in evidence.per_image.items()
+        if d == dataset and run == point
     }
-    return Evidence(mine.reset_index(drop=True), per_image)
+    return Evidence(pd.concat(frames, ignore_index=True), per_image)
 
 
 def _task_metrics(grids: dict) -> list[tuple[str, str, list[str]]]:
@@ -154,58 +150,50 @@ def _task_metrics(grids: dict) -> list[tuple[str, str, list[str]]]:
 def family_comparison(
     evidence: Evidence, dataset: str, grids: dict
 ) -> tuple[list[Block], list[Finding]]:
-    """Per task, a table of the families at their selected settings (the best bold, the
-    unresolved marked, degenerate rows named) and the finding naming the best family, with
-    where the families' defaults stood (the context of each finding)."""
+    """Per task, a table of the families at their selected settings (ranked like the main
+    report's: the best bold, the unresolved marked, degenerate rows named), each family's
+    default value beside it unranked, and the finding naming the best family."""
     blocks: list[Block] = []
     found: list[Finding] = []
+    if evidence.runs.empty:
+        return blocks, found
+    defaults = evidence.samples  # the default runs carry the families' own names
     for task, metric, variants in _task_metrics(grids):
+        words = SCORE_WORDS["val_" + metric]
         if len(variants) < 2:
+            blocks.append(
+                Paragraph(f"{task} ({words}): only `{variants[0]}` is scored; nothing to rank.")
+            )
             continue
         tuned = family_evidence(evidence, dataset, grids, task)
-        table = metric_table(
-            tuned,
-            dataset,
-            [metric],
-            caption=f"{task}: each family at the setting selected for it on validation "
-            f"{SCORE_WORDS['val_' + metric]}; mean ± sd over the reporting seeds, test split",
+        caption = (
+            f"{task}: each family at the setting selected for it on validation {words}; mean ± "
+            "sd over the reporting seeds on the test split"
         )
+        table = metric_table(tuned, dataset, [metric], caption=caption)
         if table is None:
             continue
         settings = {v: _setting(grids[v], grids[v]["selected"][task]) for v in variants}
-        rows = tuple((row[0], Cell(settings[row[0].text]), *row[1:]) for row in table.rows)
-        header = (table.header[0], "selected setting", *table.header[1:])
-        # named even where too few rows are left to rank (the table then names none)
+        default = {v: format_sample(sample) for v, sample in defaults(dataset, metric).items()}
+        rows = tuple(
+            (label, Cell(settings[label.text]), *cells, Cell(default.get(label.text, "–")))
+            for label, *cells in table.rows
+        )
+        header = (table.header[0], "selected setting", *table.header[1:], "default (not ranked)")
+        # named even where too few rows are left to rank (metric_table then names none)
         left_out = unranked_note(unrankable(tuned, dataset, metric), set(variants))
         notes = table.notes + ((left_out,) if left_out and left_out not in table.notes else ())
         blocks.append(Table(header, rows, table.caption, notes))
-        words = SCORE_WORDS["val_" + metric]
-        finding = compare_best(
-            tuned,
-            dataset,
-            metric,
-            f"has the lowest {words} of the families at their tuned settings",
-            topic=f"the {words} at the tuned settings",
-        )
-        if finding is not None:
-            context = _default_context(evidence, dataset, metric, variants)
-            found.append(replace(finding, context=context))
+        claim = f"has the lowest {words} of the families at their tuned settings"
+        topic = f"the {words} at the tuned settings"
+        finding = compare_best(tuned, dataset, metric, claim, topic=topic)
+        if finding is None:
+            blocks.append(
+                Paragraph(f"{task}: fewer than two families can be ranked; none is named best.")
+            )
+        else:
+            found.append(finding)
     return blocks, found
-
-
-def _default_context(evidence: Evidence, dataset: str, metric: str, variants: list[str]) -> str:
-    """Where the same families stood at their default settings: the lowest mean (a mean, not
-    a claim), so the reader sees whether tuning changed the order."""
-    if evidence.runs.empty:
-        return ""
-    samples = {v: s for v, s in evidence.samples(dataset, metric).items() if v in variants}
-    if len(samples) < 2:
-        return ""
-    lowest = min(samples, key=lambda v: samples[v].mean)
-    return (
-        f"at their default settings the lowest mean was {lowest}'s "
-        f"({format_sample(samples[lowest])})"
-    )
 
 
 def heat_map(grid: dict, score: str, chosen: str, title: str, path: Path) -> Path:
@@ -281,16 +269,23 @@ def _scores(grid: dict) -> dict[str, dict[str, float]]:
     return {point: entry["scores"] for point, entry in grid["points"].items()}
 
 
-def _finding(row: TunedRow, grid: dict) -> str:
-    """A resolved comparison, verdict first: which is lower, by how much, with its interval."""
+def _finding(row: TunedRow, grid: dict, capped: dict[str, str]) -> str:
+    """A resolved comparison, verdict first: which is lower, by how much, with its interval;
+    a side with seeds at the epoch cap is said to be unfinished."""
     diff = row.diff
     lower = diff.estimate < 0
     low, high = sorted((abs(diff.low), abs(diff.high)))
     label = describe(row.metric).label
+    unfinished = [
+        f"{side}: {capped[name]}"
+        for side, name in (("tuned", row.point), ("default", row.variant))
+        if name in capped
+    ]
+    caveat = f" ({'; '.join(unfinished)}: an unfinished model)" if unfinished else ""
     return (
         f"Tuned `{row.variant}` for {row.task} ({_setting(grid, row.point)}) has "
         f"{'lower' if lower else 'higher'} {label} than its default by {abs(diff.estimate):.4g} "
-        f"(95% CI {low:.4g} to {high:.4g}), resolved after Holm."
+        f"(95% CI {low:.4g} to {high:.4g}), resolved after Holm{caveat}."
     )
 
 
@@ -298,13 +293,13 @@ def build_document(
     params: Params,
     selected: dict,
     rows: list[TunedRow],
+    evidence: Evidence,
     figures_dir: Path,
     report_dir: Path,
-    evidence: Evidence | None = None,
 ) -> Document:
     """The tuned report: the rule, then per dataset each variant's selected settings against its
-    default, the families compared at their selected settings (given ``evidence``, the runs of
-    both), and each grid's heat maps."""
+    default, the families compared at their selected settings (``evidence``: the runs of both),
+    and each grid's heat maps."""
     tuning = params.tuning
     doc = Document()
     doc.add(
@@ -325,19 +320,22 @@ def build_document(
         ),
     )
     for dataset, grids in selected.items():
-        doc.add(Heading(2, dataset), _selection_caveat(grids, len(tuning.seeds)))
-        doc.add(Heading(3, "Each variant tuned, against its default"))
-        doc.add(_against_default_table(rows, dataset, grids, evidence))
-        findings = [
-            _finding(r, grids[r.variant]) for r in rows if r.dataset == dataset and r.resolved
-        ]
+        runs = evidence.runs
+        capped = {} if runs.empty else capped_seeds(runs[runs.dataset == dataset])
+        shown = [r for r in rows if r.dataset == dataset]
+        doc.add(
+            Heading(2, dataset),
+            _selection_caveat(grids, len(tuning.seeds)),
+            Heading(3, "Each variant tuned, against its default"),
+            _against_default_table(shown, grids, capped),
+        )
+        findings = [_finding(r, grids[r.variant], capped) for r in shown if r.resolved]
         doc.add(
             BulletList(
                 tuple(findings) or ("No tuned setting is resolved from its default after Holm.",)
             )
         )
-        if evidence is not None:
-            doc.add(*_families_blocks(evidence, dataset, grids))
+        doc.add(*_families_blocks(evidence, dataset, grids))
         doc.add(Heading(3, "The grids' validation scores"))
         for variant, grid in grids.items():
             for task in TASK_SCORES:
@@ -360,21 +358,22 @@ def build_document(
 
 def _selection_caveat(grids: dict, seeds: int) -> Paragraph:
     """How much a selection can be trusted: the validation split's size and the seed count."""
-    counts = {g.get("validation_images") for g in grids.values()} - {None}
-    size = f"{counts.pop():,} images" if len(counts) == 1 else "a small split"
+    counts = {g.get("validation_images") for g in grids.values()}
+    size = (
+        f"{next(iter(counts)):,} validation images"
+        if len(counts) == 1 and None not in counts
+        else "a validation split of unrecorded size"
+    )
     return Paragraph(
-        f"The selection scores each point on {size} of validation data with {seeds} training "
+        f"The selection scores each point on {size} with {seeds} training "
         f"seed{'s' if seeds != 1 else ''}: neighbouring settings whose scores differ by less than "
         "that noise are not told apart, so read a selected setting together with its grid's heat "
         "map (below) — a flat map means the choice among its cells is close to arbitrary."
     )
 
 
-def _against_default_table(
-    rows: list[TunedRow], dataset: str, grids: dict, evidence: Evidence | None
-) -> Table:
+def _against_default_table(shown: list[TunedRow], grids: dict, capped: dict[str, str]) -> Table:
     body = []
-    shown = [r for r in rows if r.dataset == dataset]
     for r in shown:
         grid = grids[r.variant]
         if r.point == r.variant:
@@ -402,29 +401,29 @@ def _against_default_table(
         "tuned",
         "tuned − default (95% CI)",
     )
-    names = {n for r in shown for n in (r.variant, r.point)}
-    capped = _capped_note(evidence, dataset, names) if evidence is not None else None
+    note = _capped_note(shown, grids, capped)
     return Table(
         header,
         tuple(body),
         caption="mean ± sd (seeds) on the test split; a difference is resolved only after "
         "Holm's adjustment over every row with an interval",
-        notes=(capped,) if capped else (),
+        notes=(note,) if note else (),
     )
 
 
-def _capped_note(evidence: Evidence, dataset: str, names: set[str]) -> str | None:
-    """The runs among ``names`` with a seed stopped at its epoch cap: their numbers describe an
-    unfinished model (a small learning rate can need more epochs than the cap allows)."""
-    runs = evidence.runs
-    if runs.empty or "stopped_at_cap" not in runs:
-        return None
-    mine = runs[(runs.dataset == dataset) & runs.variant.isin(names)]
-    capped = mine.groupby("variant", sort=False).stopped_at_cap.agg(lambda c: int((c == 1).sum()))
-    listed = [f"`{v}` ({n} of {int((mine.variant == v).sum())})" for v, n in capped.items() if n]
+def _capped_note(shown: list[TunedRow], grids: dict, capped: dict[str, str]) -> str | None:
+    """The table's runs with a seed stopped at the epoch cap, named by their setting: their
+    numbers describe an unfinished model (a small learning rate can need more epochs)."""
+    listed: dict[str, str] = {}
+    for r in shown:
+        if r.variant in capped:
+            listed[f"`{r.variant}` at its default"] = capped[r.variant]
+        if r.point != r.variant and r.point in capped:
+            listed[f"`{r.variant}` at {_setting(grids[r.variant], r.point)}"] = capped[r.point]
     if not listed:
         return None
-    return "Seeds stopped at the epoch cap (an unfinished model): " + "; ".join(listed) + "."
+    named = "; ".join(f"{who} ({why})" for who, why in listed.items())
+    return f"Unfinished models (stopped at the epoch cap): {named}."
 
 
 def _families_blocks(evidence: Evidence, dataset: str, grids: dict) -> list[Block]:
@@ -436,23 +435,21 @@ def _families_blocks(evidence: Evidence, dataset: str, grids: dict) -> list[Bloc
     blocks: list[Block] = [
         Heading(3, "The families at their tuned settings"),
         Paragraph(
-            "Each family at the setting selected for the task, so that no family is ranked at "
-            "a hand-picked setting. " + TABLE_LEGEND + "."
+            "Each family at the setting selected for the task, so that no family is ranked at a "
+            "hand-picked setting; its default's value stands beside it, unranked."
         ),
         *tables,
     ]
-    tested = [i for i, f in enumerate(found) if f.p is not None]
-    adjusted = dict(zip(tested, holm([found[i].p for i in tested]), strict=True))
-    blocks.append(
-        BulletList(tuple(sentence(f, adjusted.get(i), len(tested)) for i, f in enumerate(found)))
-    )
-    blocks.append(
-        Paragraph(
-            f"A finding is resolved only when its Holm-adjusted p < {ALPHA:g} over the "
-            f"{len(tested)} findings above; it claims the best against every other family (its "
-            "p is the largest over those comparisons); the CI shown is against the runner-up, "
-            "over the reporting seeds and, where the metric has per-image values, the test "
-            "images."
+    if not found:
+        return blocks
+    items, tested = sentences(found)
+    rule = NO_INTERVAL
+    if tested:
+        rule = (
+            f"A finding is resolved only when its Holm-adjusted p < {ALPHA:g} over the {tested} "
+            "findings above that have an interval; it claims the best against every other "
+            "family (its p is the largest over those comparisons); the CI shown is against the "
+            "runner-up, over the reporting seeds and, where the metric has per-image values, "
+            "the test images."
         )
-    )
-    return blocks
+    return [*blocks, BulletList(tuple(items)), Paragraph(rule)]

@@ -1,5 +1,7 @@
-"""DVC stage tuning/dvc.yaml:tuning_report: the tuned section into reports/tuning/ — README.md,
-index.html (self-contained) and figures/*.png (a heat map per grid and task).
+"""DVC stage tuning/report/dvc.yaml:tuning_report: the tuned section into reports/tuning/ —
+README.md, index.html (self-contained), figures/*.png (a heat map per grid and task) and runs.csv
+(every compared run's values, the selected points' and the defaults', for paired comparisons from
+git).
 
 Nothing written depends on the clock: re-rendering unchanged inputs gives identical bytes."""
 
@@ -11,6 +13,7 @@ from aebench.config import ParamsError, load_params
 from aebench.io import staged_outputs, write_text
 from aebench.report.html import write_html
 from aebench.report.markdown import render_markdown
+from aebench.report.results import write_run_table
 from aebench.stage import run_stage
 from aebench.tuning import SELECTED_FILE, StaleTuning, check_points
 from aebench.tuning_report import build_document, gather_evidence, tuned_rows
@@ -31,9 +34,10 @@ def main() -> None:
     with staged_outputs(Path(args.out)) as staging:
         figures_dir = staging / "figures"
         figures_dir.mkdir()
-        doc = build_document(params, selected, rows, figures_dir, staging, evidence)
+        doc = build_document(params, selected, rows, evidence, figures_dir, staging)
         write_text(staging / "README.md", render_markdown(doc))
         write_html(doc, staging, staging / "index.html")
+        write_run_table(evidence.runs, staging / "runs.csv")
     print(f"wrote {args.out}/: {len(rows)} tuned row(s)")
 
 

@@ -195,9 +195,15 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     chosen = set(selected["selected"].values()) - {"vae"}
     final = yaml.safe_load((root / "tuning" / "final.yaml").read_text())["final_runs"]
     assert {run["variant"] for run in final.values()} == chosen
+    import pandas as pd
+
+    table = pd.read_csv(root / "reports" / "tuning" / "runs.csv")  # committed: paired from git
     for point in chosen:
         metrics = json.loads((root / f"tuning/metrics/digits/{point}/0/metrics.json").read_text())
         assert metrics["metrics"]["recon_mse"] > 0
+        (value,) = table[table.variant == point].recon_mse
+        assert value == metrics["metrics"]["recon_mse"]  # round-trip exact
+    assert set(table.variant) == chosen | {"vae"}  # the selected points and the default
     report = (root / "reports" / "tuning" / "README.md").read_text()
     assert "# aebench: tuned on the validation split" in report
     assert report.count("| `vae` |") == 3  # one row per task
@@ -232,12 +238,13 @@ def test_the_tuned_rows_compare_the_selected_setting_with_the_default(raw_params
         for v, m in (("vae", 0.05), ("vae--beta-2", 0.03))
         for s in range(3)
     ]
-    found = tuned_rows(params, selected, Evidence(pd.DataFrame(rows)))
+    evidence = Evidence(pd.DataFrame(rows))
+    found = tuned_rows(params, selected, evidence)
     recon, nll = found
     assert recon.point == "vae--beta-2" and recon.diff.estimate == pytest.approx(-0.02)
     assert recon.resolved  # 20× the seed spread
     assert nll.diff is None  # the default was selected: not compared with itself
-    doc = build_document(params, selected, found, tmp_path, tmp_path)
+    doc = build_document(params, selected, found, evidence, tmp_path, tmp_path)
     from aebench.report.markdown import render_markdown
 
     text = render_markdown(doc)
@@ -311,23 +318,22 @@ def _two_family_selection(params) -> dict:
 
 
 def _family_runs(means: dict[str, float], capped: set[str] = frozenset()):
+    """Three seeds per run around ``means``, with per-image values (50 images) behind each."""
     import pandas as pd
 
     from aebench.report.stats import Evidence
 
     spread = np.array([-0.001, 0.0, 0.001])
-    rows = [
-        {
-            "dataset": "digits",
-            "variant": variant,
-            "seed": seed,
-            "recon_mse": mean + spread[seed],
-            "stopped_at_cap": float(variant in capped),
-        }
-        for variant, mean in means.items()
-        for seed in range(3)
-    ]
-    return Evidence(pd.DataFrame(rows))
+    rows, per_image = [], {}
+    for variant, mean in means.items():
+        for seed in range(3):
+            images = mean + spread[seed] + np.linspace(-0.002, 0.002, 50)
+            per_image[("digits", variant, seed)] = {"recon_mse": images}
+            row = {"dataset": "digits", "variant": variant, "seed": seed}
+            rows.append(
+                row | {"recon_mse": images.mean(), "stopped_at_cap": float(variant in capped)}
+            )
+    return Evidence(pd.DataFrame(rows), per_image)
 
 
 def test_the_families_are_ranked_at_their_selected_settings(raw_params, tmp_path):
@@ -342,18 +348,34 @@ def test_the_families_are_ranked_at_their_selected_settings(raw_params, tmp_path
     evidence = _family_runs({"ae": 0.04, "vae": 0.05, ae_point: 0.035, vae_point: 0.015})
     tables, found = family_comparison(evidence, "digits", selected["digits"])
     (table,) = tables
-    labels = [row[0].text for row in table.rows]
-    assert labels == ["ae", "vae"]  # the families, labelled by their grid, not by the point
-    vae_row = table.rows[1]
-    assert vae_row[1].text == "beta = 2" and vae_row[2].best and not table.rows[0][2].best
+    assert [row[0].text for row in table.rows] == ["ae", "vae"]  # labelled by family
+    ae_row, vae_row = table.rows
+    assert vae_row[1].text == "beta = 2" and vae_row[2].best and not ae_row[2].best
     assert vae_row[2].text.startswith("0.015")  # the selected point's runs, not the default's
+    assert (ae_row[3].text[:4], vae_row[3].text[:4]) == ("0.04", "0.05")  # defaults, unranked
+    assert not (ae_row[3].best or vae_row[3].best)
     (finding,) = found
     assert (finding.best, finding.runner_up) == ("vae", "ae")
-    assert "at their default settings the lowest mean was ae's" in finding.context
+    assert finding.gain.covers_images  # the per-image arrays followed the relabelling
+    assert finding.gain.estimate == pytest.approx(0.02)
     rows = tuned_rows(params, selected, evidence)
-    text = render_markdown(build_document(params, selected, rows, tmp_path, tmp_path, evidence))
+    text = render_markdown(build_document(params, selected, rows, evidence, tmp_path, tmp_path))
     assert "- **vae** has the lowest MSE of the families at their tuned settings" in text
-    assert "on 180 images of validation data with 1 training seed" in text
+    assert "on 180 validation images with 1 training seed" in text
+
+
+def test_two_families_selecting_the_same_run_variant_both_stay(raw_params):
+    from aebench.tuning_report import family_evidence
+
+    grids = {"ae": {"key": "latent_dim", "values": [8]}, "vae": {"key": "beta", "values": [2.0]}}
+    selected = _two_family_selection(parse_params(_with_tuning(raw_params, grids)))["digits"]
+    for grid in selected.values():  # e.g. a run variant that both grids contain
+        grid["selected"]["reconstruction"] = "shared"
+    evidence = _family_runs({"shared": 0.02, "ae": 0.04})
+    relabelled = family_evidence(evidence, "digits", selected, "reconstruction")
+    assert list(relabelled.runs.variant) == ["ae"] * 3 + ["vae"] * 3
+    assert set(relabelled.samples("digits", "recon_mse")) == {"ae", "vae"}
+    assert ("digits", "vae", 2) in relabelled.per_image
 
 
 def test_a_capped_family_is_shown_never_best_and_its_seeds_named(raw_params, tmp_path):
@@ -366,10 +388,13 @@ def test_a_capped_family_is_shown_never_best_and_its_seeds_named(raw_params, tmp
     vae_point = selected["digits"]["vae"]["selected"]["reconstruction"]
     means = {"ae": 0.04, "vae": 0.05, selected["digits"]["ae"]["selected"]["reconstruction"]: 0.035}
     evidence = _family_runs(means | {vae_point: 0.015}, capped={vae_point})
-    (table,), found = family_comparison(evidence, "digits", selected["digits"])
-    assert not any(cell.best for cell in table.rows[1])  # the lowest mean, but unfinished
+    (table, none_best), found = family_comparison(evidence, "digits", selected["digits"])
+    assert not any(cell.best for row in table.rows for cell in row)  # one rankable row left
     assert any("vae (3 of 3 seeds stopped at the epoch cap)" in note for note in table.notes)
-    assert all(f.best != "vae" for f in found)
+    assert found == [] and "none is named best" in none_best.text
     rows = tuned_rows(params, selected, evidence)
-    text = render_markdown(build_document(params, selected, rows, tmp_path, tmp_path, evidence))
-    assert f"Seeds stopped at the epoch cap (an unfinished model): `{vae_point}` (3 of 3)" in text
+    text = render_markdown(build_document(params, selected, rows, evidence, tmp_path, tmp_path))
+    assert "Unfinished models (stopped at the epoch cap): `vae` at beta = 2 (3 of 3 seeds" in text
+    assert "over the 0 findings" not in text
+    # the tuned-vs-default claim on the capped side says that it is unfinished
+    assert "(tuned: 3 of 3 seeds stopped at the epoch cap: an unfinished model)" in text

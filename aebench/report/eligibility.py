@@ -22,7 +22,8 @@ PARTNERS = {"density": "coverage", "precision": "recall"}
 NLL_KEYS = ("nll_iw", "gaussian_nll_iw")  # importance-sampled: their value depends on K
 
 
-def _capped(frame: pd.DataFrame) -> dict[str, str]:
+def capped_seeds(frame: pd.DataFrame) -> dict[str, str]:
+    """Variant → "k of n seeds stopped at the epoch cap", for the variants with any."""
     if "stopped_at_cap" not in frame:
         return {}
     reasons = {}
@@ -85,7 +86,7 @@ def unrankable(evidence: Evidence, dataset: str, key: str) -> dict[str, str]:
     under half of the classes, or (the chain) a chain that did not mix, or, for the NLL, another
     number of importance samples than the ranked rows."""
     frame = evidence.runs[evidence.runs.dataset == dataset]
-    found = [_capped(frame)]
+    found = [capped_seeds(frame)]
     if key in NLL_KEYS:
         found.append(_other_importance_samples(frame))
     sampler = _sampler_of(key)

@@ -282,6 +282,20 @@ def sentence(finding: Finding, adjusted: float | None, family: int) -> str:
     return text + "."
 
 
+NO_INTERVAL = (
+    "No finding can be resolved: with one seed on a side there is no measure of training noise "
+    "to build an interval from."
+)
+
+
+def sentences(found: list[Finding]) -> tuple[list[str], int]:
+    """Each finding's sentence, resolved under Holm's adjustment over the findings that have a
+    p-value, and how many those are (the family the rule names)."""
+    tested = [i for i, f in enumerate(found) if f.p is not None]
+    adjusted = dict(zip(tested, holm([found[i].p for i in tested]), strict=True))
+    return [sentence(f, adjusted.get(i), len(tested)) for i, f in enumerate(found)], len(tested)
+
+
 def findings_text(
     evidence: Evidence, dataset: str, evaluator: dict, binarize: dict[str, str] | None = None
 ) -> tuple[list[str], str]:
@@ -289,17 +303,11 @@ def findings_text(
     ``binarize`` (variant -> its params ``binarize``) keeps likelihood findings within one
     training protocol."""
     found = collect(evidence, dataset, evaluator, binarize)
-    tested = [i for i, f in enumerate(found) if f.p is not None]
-    adjusted_list = holm([found[i].p for i in tested])
-    adjusted: dict[int, float] = dict(zip(tested, adjusted_list, strict=True))
-    items = [sentence(f, adjusted.get(i), len(tested)) for i, f in enumerate(found)]
+    items, tested = sentences(found)
     if not tested:
-        return items, (
-            "No finding can be resolved: with one seed on a side there is no measure of training "
-            "noise to build an interval from."
-        )
+        return items, NO_INTERVAL
     rule = (
-        f"A finding is resolved only when its Holm-adjusted p < {ALPHA:g} over the {len(tested)} "
+        f"A finding is resolved only when its Holm-adjusted p < {ALPHA:g} over the {tested} "
         "comparisons above that have an interval (Holm 1979: at most a 5% chance of any false "
         "claim among them); a finding claims the best against every other variant, so its p "
         "is the largest over those comparisons (an intersection-union test), each from the "
