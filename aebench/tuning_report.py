@@ -319,6 +319,14 @@ def build_document(
             + "."
         ),
     )
+    if params.full_mnist is not None:
+        doc.add(
+            Paragraph(
+                "Not tuned: the full-MNIST section (`reports/full_mnist/`) runs at the default "
+                "settings, since the same grids on its 60,000 training images exceed the tuning "
+                "budget (the cost is in docs/studies.md)."
+            )
+        )
     for dataset, grids in selected.items():
         runs = evidence.runs
         capped = {} if runs.empty else capped_seeds(runs[runs.dataset == dataset])

@@ -362,6 +362,7 @@ def test_the_families_are_ranked_at_their_selected_settings(raw_params, tmp_path
     text = render_markdown(build_document(params, selected, rows, evidence, tmp_path, tmp_path))
     assert "- **vae** has the lowest MSE of the families at their tuned settings" in text
     assert "on 180 validation images with 1 training seed" in text
+    assert ("Not tuned: the full-MNIST section" in text) == (params.full_mnist is not None)
 
 
 def test_two_families_selecting_the_same_run_variant_both_stay(raw_params):
