@@ -49,6 +49,7 @@ def _copy_repo(root: Path, run: dict, epochs: int) -> Path:
             shutil.copy2(source, target)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["run"] = run
+    params.pop("tuning", None)  # its grids name variants this copy does not run
     params["train"].update(max_epochs=epochs, patience=2, lr_plateau_patience=1)
     params["evaluator"]["epochs"] = 3
     params["evaluate"]["importance_samples"] = 20
