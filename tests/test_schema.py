@@ -62,6 +62,8 @@ def _schema_errors(schema: dict, value: Any, root: dict) -> list[str]:
             ok = not isinstance(value, str) or re.search(rule, value) is not None
         elif key in ("minItems", "minProperties"):
             ok = not isinstance(value, list | dict) or len(value) >= rule
+        elif key in ("maxItems", "maxProperties"):
+            ok = not isinstance(value, list | dict) or len(value) <= rule
         elif key == "minLength":
             ok = not isinstance(value, str) or len(value) >= rule
         elif key == "uniqueItems":
@@ -169,6 +171,7 @@ def _with(raw: dict, dotted: str, value: Any) -> dict:
         ("datasets", {"mnist": {"test_fraction": 0.1}}),  # its test split is the official one
         ("datasets", {"mnist": {"format": "npz", "path": "x.npz"}}),  # a built-in name for files
         ("datasets", {"mine": {"val_fraction": 0.2}}),  # files without format and path
+        ("tuning.grids.ae.by", {"train.lr": [1e-3], "beta": [1.0]}),  # one by-key at most
     ],
 )
 def test_a_typo_or_a_wrong_value_fails_the_schema_as_it_fails_validation(
