@@ -286,6 +286,13 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
     )
     _add_worker_options(tune)
     tune.add_argument("--write-only", action="store_true", help="only rewrite tuning/points.yaml")
+    tune.add_argument(
+        "--from-validation",
+        action="store_true",
+        help="select from the validation scores the workspace holds (committed in "
+        "tuning/validation/) and run the second pass only: the grid is not re-trained (a fresh "
+        "clone has none of its models)",
+    )
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -293,12 +300,16 @@ def _tune(args: argparse.Namespace) -> None:
     validation, selected), then tuning/report/dvc.yaml, whose report pulls in the selected
     settings' runs with the reporting seeds (and the default runs it compares them with). The
     second pass's runs file is written from the first's selection, so it is emptied before the
-    first: a selection from older grids never trains anything."""
+    first: a selection from older grids never trains anything. With ``--from-validation`` the
+    first pass is the selection alone, from the grid's scores as they are."""
     import json
 
+    from aebench.dispatch.runner import repro_in_workspace
     from aebench.tuning import (
         FINAL_FILE,
+        GRID_STAGES,
         POINTS_FILE,
+        SELECT_STAGE,
         SELECTED_FILE,
         final_runs,
         write_final,
@@ -321,14 +332,28 @@ def _tune(args: argparse.Namespace) -> None:
         return
     if params.tuning is None:
         raise ParamsError("params.yaml has no tuning section: declare its grids to tune")
-    _run(args, pipeline="tuning/dvc.yaml", prepare=write)
 
     def write_selected_runs() -> None:
         runs = final_runs(params, json.loads((root / SELECTED_FILE).read_text()))
         write_final(runs, root)
         print(f"{FINAL_FILE}: {len(runs)} run(s) of the selected settings with run.seeds")
 
-    _run(args, pipeline="tuning/report/dvc.yaml", prepare=write_selected_runs)
+    if not args.from_validation:
+        _run(args, pipeline="tuning/dvc.yaml", prepare=write)
+        _run(args, pipeline="tuning/report/dvc.yaml", prepare=write_selected_runs)
+        return
+
+    def select_from_scores() -> None:
+        write()  # a grid that differs from the scores' is refused by the selection, by name
+        repro_in_workspace(root, "--single-item", SELECT_STAGE)
+        write_selected_runs()
+
+    _run(
+        args,
+        pipeline="tuning/report/dvc.yaml",
+        prepare=select_from_scores,
+        read_as_is=GRID_STAGES,
+    )
 
 
 def _add_full_mnist(commands: argparse._SubParsersAction) -> None:
@@ -383,6 +408,7 @@ def _run(
     pipeline: str = "dvc.yaml",
     prepare: Callable[[], None] | None = None,
     single_file: bool = False,
+    read_as_is: frozenset[str] = frozenset(),
 ) -> None:
     import signal
 
@@ -403,6 +429,7 @@ def _run(
             pipeline,
             prepare,
             single_file,
+            read_as_is,
         )
     except KeyboardInterrupt:
         sys.exit(130)

@@ -22,6 +22,12 @@ POINTS_FILE = Path("tuning/points.yaml")
 FINAL_FILE = Path("tuning/final.yaml")  # the selected settings' runs with the reporting seeds
 SELECTED_FILE = Path("tuning/selected.json")
 TUNING_ROOT = Path("tuning")  # models/, history/, timings/, validation/ of the grids' runs
+SELECT_STAGE = "tuning/dvc.yaml:select_tuning"
+# the first pass's stage groups, whose outputs `aebench tune --from-validation` takes as the
+# workspace holds them: the committed scores select, the grid's models are never needed again
+GRID_STAGES = frozenset(
+    {"tuning/dvc.yaml:train_tuning", "tuning/dvc.yaml:validate_tuning", SELECT_STAGE}
+)
 HEADER = (
     "# Generated from params.yaml (tuning, run.datasets): the runs tuning/dvc.yaml iterates.\n"
     "# Do not edit; a stale copy is refused.\n"

@@ -342,6 +342,12 @@ def test_a_run_plans_one_pipeline_and_the_stages_it_depends_on(tmp_path, raw_par
     # one file only (the full-MNIST section): the default stage it reads is not run
     single = plan_stages(tmp_path, pipeline="studies/dvc.yaml", single_file=True)
     assert single.order == ["studies/dvc.yaml:b"]
+    assert single.closing == []  # a plain closing repro of the file
+    # a stage group read as it is (the tuning grid, `aebench tune --from-validation`): neither
+    # planned nor in the closing repro, which runs exactly the planned stages, in order
+    as_is = plan_stages(tmp_path, pipeline="studies/dvc.yaml", read_as_is=frozenset({"a"}))
+    assert as_is.order == ["studies/dvc.yaml:b"]
+    assert as_is.closing == ["studies/dvc.yaml:b"]
 
 
 def test_a_matrix_is_dispatched_run_by_run_in_the_order_it_is_listed(tmp_path, raw_params):

@@ -4,6 +4,7 @@ trained with selection seeds and scored on the validation split."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -209,6 +210,18 @@ def test_aebench_tune_trains_the_grid_and_scores_it_on_validation(tmp_path):
     assert report.count("| `vae` |") == 3  # one row per task
     assert len(list((root / "reports" / "tuning" / "figures").glob("digits_vae_*.png"))) == 3
     assert (root / "tuning" / "models" / "digits" / "vae" / "7" / "model.pt").is_file()
+    # a fresh clone holds the committed scores, not the grid's models: the second pass alone
+    # re-selects from the scores and re-renders, and never re-trains the grid
+    for model in (root / "tuning" / "models" / "digits").glob("*/7"):
+        shutil.rmtree(model)
+    rendered = (root / "reports" / "tuning" / "README.md").read_bytes()
+    (root / "reports" / "tuning" / "README.md").unlink()
+    again = _run(root, sys.executable, "-m", "aebench.cli", "tune", "--from-validation", "--quiet")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "train_tuning" not in again.stdout and "validate_tuning" not in again.stdout
+    assert not list((root / "tuning" / "models" / "digits").glob("*/7"))
+    assert (root / "reports" / "tuning" / "README.md").read_bytes() == rendered
+    assert json.loads((root / "tuning" / "selected.json").read_text())["digits"]["vae"] == selected
 
 
 def _vae_beta_grid(points: dict[str, tuple[float, dict]], chosen: dict[str, str]) -> dict:

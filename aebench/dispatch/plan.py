@@ -25,6 +25,9 @@ class Plan:
     final: list[str] = field(default_factory=list)  # run by the closing `dvc repro`
     local_first: list[str] = field(default_factory=list)  # committed outputs: run in place first
     up_to_date: int = 0
+    # where some stage groups are read as they are: every planned stage, dependencies first,
+    # for a closing `dvc repro --single-item` that never reaches past them
+    closing: list[str] = field(default_factory=list)
 
 
 def _uses_run_cache(stage) -> bool:
@@ -45,6 +48,11 @@ def _address(stage, root: Path) -> str:
     return f"{dvcfile.relative_to(root.resolve())}:{stage.name}"
 
 
+def _group(stage, root: Path) -> str:
+    """A stage's address without a foreach/matrix item: how a whole stage group is named."""
+    return _address(stage, root).split("@")[0]
+
+
 def _hardware_changed(root: Path, params_file: str) -> bool:
     """The hardware stage always runs; it matters only when its record would change."""
     params = load_params(root / params_file)
@@ -53,13 +61,20 @@ def _hardware_changed(root: Path, params_file: str) -> bool:
     return not recorded.is_file() or json.loads(recorded.read_text()) != current
 
 
-def _pipeline_graph(graph, root: Path, pipeline: str, single_file: bool = False):
+def _pipeline_graph(
+    graph, root: Path, pipeline: str, single_file: bool = False, read_as_is: frozenset = frozenset()
+):
     """The stages of one pipeline file and every stage they depend on (of any file): the
     studies pipeline is not part of the default one, but the default's stages feed it. With
     ``single_file`` only the always-run stages (settings, hardware) join the file's own: the
-    others' outputs are read as the workspace holds them (`dvc repro --single-item`)."""
+    others' outputs are read as the workspace holds them (`dvc repro --single-item`). The stage
+    groups named in ``read_as_is`` are neither run nor followed to what they depend on: their
+    outputs too are read as they are (the tuning grid's committed validation scores, whose
+    models a fresh clone lacks)."""
     import networkx as nx
 
+    if read_as_is:
+        graph = graph.subgraph(s for s in graph if _group(s, root) not in read_as_is)
     target = (root / pipeline).resolve()
     chosen = {stage for stage in graph if Path(stage.dvcfile.path).resolve() == target}
     if not chosen and not target.is_file():
@@ -98,17 +113,19 @@ def plan_stages(
     params_file: str = "params.yaml",
     pipeline: str = "dvc.yaml",
     single_file: bool = False,
+    read_as_is: frozenset[str] = frozenset(),
 ) -> Plan:
     """Stages out of date in ``root``'s workspace, plus everything downstream of them (whether a
     dependant must re-run is known only once its inputs exist; its worker then restores or
     skips it). Stages that always run are left to each worker's own `dvc repro`; stages with
-    uncached outputs and no dependants (the report) run in the closing step."""
+    uncached outputs and no dependants (the report) run in the closing step. ``read_as_is``:
+    stage groups (``tuning/dvc.yaml:train_tuning``) whose outputs are taken as they are."""
     import networkx as nx
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
         # edges point from a stage to the stages it depends on
-        graph = _pipeline_graph(repo.index.graph, root, pipeline, single_file)
+        graph = _pipeline_graph(repo.index.graph, root, pipeline, single_file, read_as_is)
         with repo.lock:
             stale = {stage for stage in graph if not stage.always_changed and stage.changed()}
         hardware_stale = _hardware_changed(root, params_file)
@@ -122,7 +139,8 @@ def plan_stages(
         for stage in stale:
             affected |= set(nx.ancestors(graph, stage))
         order, final, local_first = [], [], []
-        for stage in _in_file_order(graph, repo.index.stages):  # dependencies first
+        in_order = _in_file_order(graph, repo.index.stages)  # dependencies first
+        for stage in in_order:
             if stage not in affected or stage.always_changed:
                 continue
             if _uses_run_cache(stage):
@@ -145,4 +163,5 @@ def plan_stages(
             final=final,
             local_first=local_first,
             up_to_date=len(graph) - len(affected),
+            closing=[_address(stage, root) for stage in in_order] if read_as_is else [],
         )

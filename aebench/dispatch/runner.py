@@ -87,17 +87,21 @@ def run_matrix(
     pipeline: str = "dvc.yaml",
     prepare: Callable[[], None] | None = None,
     single_file: bool = False,
+    read_as_is: frozenset[str] = frozenset(),
 ) -> RunSummary:
     """Run every out-of-date stage of ``pipeline`` (and of what it depends on) on Dask workers,
     then the closing `dvc repro` of ``pipeline`` in ``root``. ``prepare`` runs first, once
     this run holds the workspace (`aebench study` rewrites the run list there). With
     ``single_file`` the stages of other files (bar the always-run ones) are not run: their
-    outputs are read as they are (the full-MNIST report reads the quick run's results)."""
+    outputs are read as they are (the full-MNIST report reads the quick run's results); so are
+    those of the stage groups in ``read_as_is`` (`aebench tune --from-validation`)."""
     root = root.resolve()
     with _one_run_at_a_time(root):
         if prepare is not None:
             prepare()
-        return _run_matrix(root, workers, scheduler, params_file, progress, pipeline, single_file)
+        return _run_matrix(
+            root, workers, scheduler, params_file, progress, pipeline, single_file, read_as_is
+        )
 
 
 @contextmanager
@@ -126,6 +130,7 @@ def _run_matrix(
     progress: bool,
     pipeline: str,
     single_file: bool = False,
+    read_as_is: frozenset[str] = frozenset(),
 ) -> RunSummary:
     started = time.perf_counter()
     params = load_params(root / params_file)
@@ -136,11 +141,11 @@ def _run_matrix(
         check_workers(workers, params.train.threads, cores, gpus)
     # every stage reads settings/: written here first, they travel with the snapshot, and the
     # plan sees which stages their bytes leave up to date
-    _repro(root, "settings")
-    plan = plan_stages(root, params_file, pipeline, single_file)
+    repro_in_workspace(root, "settings")
+    plan = plan_stages(root, params_file, pipeline, single_file, read_as_is)
     for stage in plan.local_first:  # committed outputs (the evaluator): here, before the snapshot
         print(f"aebench run: {stage} writes outputs kept in git; `dvc repro {stage}` here first")
-        _repro(root, stage)
+        repro_in_workspace(root, stage)
     commit = snapshot(root)
     job = Job(root=root, commit=commit, cache_dir=dvc_cache_dir(root), gpus=gpus)
     print(
@@ -167,7 +172,7 @@ def _run_matrix(
     final_ran: list[str] = []
     if not failed:
         forget_entries(root, plan.order)  # else DVC would rerun what the workers ran
-        final_ran = _closing_repro(root, pipeline, single_file)
+        final_ran = _closing_repro(root, pipeline, single_file, tuple(plan.closing))
     # a dispatched stage the closing repro had to run again: the workspace differed from the
     # snapshot the workers ran (a file edited during the run, or an ignored file inside a
     # dependency folder); the results are right, but they were computed twice
@@ -265,7 +270,7 @@ def _slots(client) -> int:
         return 0
 
 
-def _repro(root: Path, *targets: str) -> list[str]:
+def repro_in_workspace(root: Path, *targets: str) -> list[str]:
     """`dvc repro` in the user's workspace; returns the stages it ran."""
     env = dict(os.environ)
     env["DVC_NO_ANALYTICS"] = "1"
@@ -307,13 +312,20 @@ def _stop_group(process: subprocess.Popen, grace_seconds: float = 10) -> None:
             continue
 
 
-def _closing_repro(root: Path, pipeline: str = "dvc.yaml", single_file: bool = False) -> list[str]:
+def _closing_repro(
+    root: Path, pipeline: str = "dvc.yaml", single_file: bool = False, stages: tuple[str, ...] = ()
+) -> list[str]:
     """One `dvc repro` of ``pipeline`` in the user's workspace: restores every dispatched stage
     from the run-cache and runs what is left (the report); lock files are written once, at the
-    end. ``single_file``: the file's stages only, after the always-run hardware record."""
+    end. ``single_file``: the file's stages only, after the always-run hardware record.
+    ``stages``: exactly these, in this order (a plan that reads some stages' outputs as they
+    are; a plain repro would run those too)."""
+    if stages:
+        return repro_in_workspace(root, "--single-item", *stages)
     if single_file:
-        return _repro(root, "hardware") + _repro(root, "--single-item", pipeline)
-    return _repro(root) if pipeline == "dvc.yaml" else _repro(root, pipeline)
+        hardware = repro_in_workspace(root, "hardware")
+        return hardware + repro_in_workspace(root, "--single-item", pipeline)
+    return repro_in_workspace(root, *([] if pipeline == "dvc.yaml" else [pipeline]))
 
 
 def summary_table(summary: RunSummary) -> str:
