@@ -291,7 +291,8 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="select from the validation scores the workspace holds (committed in "
         "tuning/validation/) and run the second pass only: the grid is not re-trained (a fresh "
-        "clone has none of its models)",
+        "clone has none of its models), and its scores are taken as they are, even where the "
+        "code or machine that scored them has changed since",
     )
 
 
@@ -304,6 +305,7 @@ def _tune(args: argparse.Namespace) -> None:
     first pass is the selection alone, from the grid's scores as they are."""
     import json
 
+    from aebench.dispatch.plan import DispatchError
     from aebench.dispatch.runner import repro_in_workspace
     from aebench.tuning import (
         FINAL_FILE,
@@ -345,7 +347,13 @@ def _tune(args: argparse.Namespace) -> None:
 
     def select_from_scores() -> None:
         write()  # a grid that differs from the scores' is refused by the selection, by name
-        repro_in_workspace(root, "--single-item", SELECT_STAGE)
+        try:
+            repro_in_workspace(root, "--single-item", SELECT_STAGE)
+        except DispatchError as err:
+            raise DispatchError(
+                f"{err}\n--from-validation selects from the grid's scores as the workspace holds "
+                "them: run `aebench tune` without it to train and score the grid"
+            ) from err
         write_selected_runs()
 
     _run(

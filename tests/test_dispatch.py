@@ -343,11 +343,47 @@ def test_a_run_plans_one_pipeline_and_the_stages_it_depends_on(tmp_path, raw_par
     single = plan_stages(tmp_path, pipeline="studies/dvc.yaml", single_file=True)
     assert single.order == ["studies/dvc.yaml:b"]
     assert single.closing == []  # a plain closing repro of the file
-    # a stage group read as it is (the tuning grid, `aebench tune --from-validation`): neither
-    # planned nor in the closing repro, which runs exactly the planned stages, in order
-    as_is = plan_stages(tmp_path, pipeline="studies/dvc.yaml", read_as_is=frozenset({"a"}))
-    assert as_is.order == ["studies/dvc.yaml:b"]
-    assert as_is.closing == ["studies/dvc.yaml:b"]
+
+
+def test_a_group_read_as_it_is_is_neither_run_nor_followed(tmp_path, raw_params):
+    """`aebench tune --from-validation`: the grid's stage groups are read as the workspace
+    holds them; what they depend on is not planned either, and the closing `--single-item`
+    repro names the rest as whole groups, dependencies first, or item by item where a group is
+    only partly needed."""
+    import yaml
+
+    from aebench.dispatch.plan import plan_stages
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+
+    def group(cmd: str, deps: list[str], out: str) -> dict:
+        return {"foreach": ["x", "y"], "do": {"cmd": cmd, "deps": deps, "outs": [out]}}
+
+    stages = {
+        "d": {"cmd": "echo d > d.txt", "outs": ["d.txt"]},  # only the grid needs it
+        "g": group("cat d.txt > g_${item}.txt", ["d.txt"], "g_${item}.txt"),  # the grid
+        "e": group("echo > e_${item}.txt", [], "e_${item}.txt"),
+        "h": group("cat e_${item}.txt > h_${item}.txt", ["e_${item}.txt"], "h_${item}.txt"),
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    (tmp_path / "report").mkdir()
+
+    def report(needs: list[str]) -> None:
+        stage = {"wdir": "..", "cmd": "cat g_x.txt > r.txt", "deps": needs, "outs": ["r.txt"]}
+        (tmp_path / "report" / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"r": stage}}))
+
+    report(["g_x.txt", "g_y.txt", "h_x.txt", "h_y.txt"])
+    every = plan_stages(tmp_path, pipeline="report/dvc.yaml")
+    assert {"d", "g@x", "g@y"} <= set(every.order) and every.closing == []
+    as_is = plan_stages(tmp_path, pipeline="report/dvc.yaml", read_as_is=frozenset({"g"}))
+    assert as_is.order == ["e@x", "h@x", "e@y", "h@y", "report/dvc.yaml:r"]  # no grid, no d
+    assert as_is.closing == ["e", "h", "report/dvc.yaml:r"]
+    report(["g_x.txt", "h_x.txt"])  # half of each group: named item by item
+    partial = plan_stages(tmp_path, pipeline="report/dvc.yaml", read_as_is=frozenset({"g"}))
+    assert partial.closing == ["e@x", "h@x", "report/dvc.yaml:r"]
 
 
 def test_a_matrix_is_dispatched_run_by_run_in_the_order_it_is_listed(tmp_path, raw_params):

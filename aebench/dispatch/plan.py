@@ -25,8 +25,9 @@ class Plan:
     final: list[str] = field(default_factory=list)  # run by the closing `dvc repro`
     local_first: list[str] = field(default_factory=list)  # committed outputs: run in place first
     up_to_date: int = 0
-    # where some stage groups are read as they are: every planned stage, dependencies first,
-    # for a closing `dvc repro --single-item` that never reaches past them
+    # where some stage groups are read as they are: every stage of the pipeline's graph bar
+    # those (up to date or not), dependencies first, as whole groups where it can, for a closing
+    # `dvc repro --single-item` that never reaches past them
     closing: list[str] = field(default_factory=list)
 
 
@@ -51,6 +52,33 @@ def _address(stage, root: Path) -> str:
 def _group(stage, root: Path) -> str:
     """A stage's address without a foreach/matrix item: how a whole stage group is named."""
     return _address(stage, root).split("@")[0]
+
+
+def _as_groups(graph, in_order: list, all_stages: list, root: Path) -> list[str]:
+    """``in_order`` (dependencies first) named by whole stage groups where every item of a
+    group is there and the groups keep that order: `dvc repro --single-item` loads its pipeline
+    file once per target, and ~350 item targets would each re-read a lock file. Otherwise the
+    items themselves."""
+    import networkx as nx
+
+    items = [_address(stage, root) for stage in in_order]
+    members: dict[str, list[str]] = {}  # group -> its items' addresses, in file order
+    for stage in all_stages:
+        members.setdefault(_group(stage, root), []).append(_address(stage, root))
+    groups = list(dict.fromkeys(_group(stage, root) for stage in in_order))
+    if any(not set(items).issuperset(members[group]) for group in groups):
+        return items
+    position = {group: i for i, group in enumerate(groups)}
+    rank = {item: i for group in members.values() for i, item in enumerate(group)}
+
+    def place(stage) -> tuple[int, int]:  # where the groups' expansion runs the stage
+        return position[_group(stage, root)], rank[_address(stage, root)]
+
+    for stage in in_order:
+        for dependency in nx.descendants(graph, stage):  # descendants: its dependencies
+            if place(dependency) > place(stage):
+                return items  # a group's expansion would run a stage before its dependency
+    return groups
 
 
 def _hardware_changed(root: Path, params_file: str) -> bool:
@@ -163,5 +191,5 @@ def plan_stages(
             final=final,
             local_first=local_first,
             up_to_date=len(graph) - len(affected),
-            closing=[_address(stage, root) for stage in in_order] if read_as_is else [],
+            closing=_as_groups(graph, in_order, repo.index.stages, root) if read_as_is else [],
         )

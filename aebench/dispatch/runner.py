@@ -293,7 +293,10 @@ def repro_in_workspace(root: Path, *targets: str) -> list[str]:
         raise
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if result.returncode != 0:
-        what = " ".join(targets) or "the closing"
+        what = (
+            " ".join(targets) if len(targets) <= 3 else f"{targets[0]} and {len(targets) - 1} more"
+        )
+        what = what or "the closing"
         raise DispatchError(f"`dvc repro` ({what}) failed:\n{result.stdout}{result.stderr}")
     return re.findall(r"Running stage '([^']+)'", result.stdout)
 
