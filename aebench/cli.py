@@ -80,6 +80,13 @@ def _validate(path: str) -> None:
             f"study {name}: {study.key} × {len(study.curves)} variant(s), "
             f"{len(study.variant_names)} points ({len(new)} generated) × {len(run.seeds)} seed(s)"
         )
+    tuning = params.tuning
+    if tuning is not None:
+        runs = len(tuning.points) * len(tuning.seeds) * len(run.datasets)
+        line = f"tuning (`aebench tune`): {len(tuning.grids)} grid(s), {runs} grid run(s)"
+        if tuning.not_run:
+            line += f"; not tuned (not in run.variants): {', '.join(tuning.not_run)}"
+        print(line)
     if run.studies:  # the default run does not read it; `aebench study` rewrites it first
         from aebench.studies import StaleStudies, check_points
 
@@ -334,6 +341,12 @@ def _tune(args: argparse.Namespace) -> None:
         return
     if params.tuning is None:
         raise ParamsError("params.yaml has no tuning section: declare its grids to tune")
+    if not params.tuning.grids:
+        raise ParamsError(
+            f"tuning.grids: none of the grids' variants ({', '.join(params.tuning.not_run)}) is "
+            f"in run.variants ({', '.join(params.run.variants)}); a tuned setting is set beside "
+            "its variant's default runs, so list the variants to tune in run.variants"
+        )
 
     def write_selected_runs() -> None:
         runs = final_runs(params, json.loads((root / SELECTED_FILE).read_text()))

@@ -648,7 +648,8 @@ class TuningConfig:
 
     seeds: tuple[int, ...]
     importance_samples: int
-    grids: dict[str, StudySpec]
+    grids: dict[str, StudySpec]  # the grids that are tuned: their variant is in run.variants
+    not_run: tuple[str, ...] = ()  # declared grids whose variant is not run: not tuned
 
     @property
     def points(self) -> tuple[str, ...]:
@@ -1022,15 +1023,9 @@ def _parse_tuning(
                 f"tuning.grids: {name!r} is not defined in 'variants'; defined: {_names(variants)}"
             )
         declared[name] = StudyModel(variants=[name], **grid.model_dump())
-    outside = [name for name in declared if name not in run.variants]
-    if outside:
-        raise ParamsError(
-            f"tuning.grids: {outside[0]!r} is not in run.variants "
-            f"({', '.join(run.variants)}); a grid's tuned setting is compared with its "
-            "variant's default runs, so grid only variants that are run"
-        )
+    grid_lr = dict(variant_lr)  # the run variants' own rates, and the grid points' added
     grids, generated = _parse_studies(
-        declared, model.variants, variants, run, variant_lr, model.train.lr, where="tuning.grids"
+        declared, model.variants, variants, run, grid_lr, model.train.lr, where="tuning.grids"
     )
     sizes = {name: len(grid.variant_names) for name, grid in grids.items()}
     if len(set(sizes.values())) > 1:
@@ -1039,8 +1034,14 @@ def _parse_tuning(
             f"tuning.grids: every grid needs the same number of points (an equal budget per "
             f"family); these have {listed} (the variant's own values count as points)"
         )
-    points.update(generated)
-    return TuningConfig(tuple(section.seeds), section.importance_samples, grids)
+    # a tuned setting is set beside its variant's default runs, so only the grids of variants
+    # that are run are tuned; the others stay declared (and checked) for a run that lists them
+    tuned = {name: grid for name, grid in grids.items() if name in run.variants}
+    needed = {point for grid in tuned.values() for point in grid.variant_names}
+    points.update({name: spec for name, spec in generated.items() if name in needed})
+    variant_lr.update({name: grid_lr[name] for name in needed if name in grid_lr})
+    not_run = tuple(name for name in grids if name not in tuned)
+    return TuningConfig(tuple(section.seeds), section.importance_samples, tuned, not_run)
 
 
 def _parse_studies(

@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null || python=python3
 if [ ! -x .venv/bin/python ]; then
+  # pyproject.toml pins Python 3.11 (the locked wheels): say so before pip fails on another
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    echo "setup: aebench needs Python 3.11; $python is $("$python" --version 2>&1 || echo missing)." \
+      "Install python3.11, or name one with PYTHON=/path/to/python3.11" >&2
+    exit 1
+  fi
   echo "setup: creating .venv with $($python --version)"
   "$python" -m venv .venv
 fi

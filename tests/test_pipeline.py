@@ -49,7 +49,7 @@ def _copy_repo(root: Path, run: dict, epochs: int) -> Path:
             shutil.copy2(source, target)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["run"] = run
-    params.pop("tuning", None)  # its grids name variants this copy does not run
+    params.pop("tuning", None)  # a copy tests the default pipeline; test_tuning.py the grids
     params["train"].update(max_epochs=epochs, patience=2, lr_plateau_patience=1)
     params["evaluator"]["epochs"] = 3
     params["evaluate"]["importance_samples"] = 20
@@ -157,6 +157,16 @@ def test_every_further_family_trains_evaluates_and_reports(tmp_path):
     assert all(f"| {variant} |" in report for variant in further)
 
 
+# README's "Benchmark your own model and data": what a user adds to params.yaml
+README_EXAMPLE_DATASETS = {"tiny_digits": {"format": "png_folder", "path": "examples/tiny_digits"}}
+README_EXAMPLE_VARIANT = {
+    "family": "examples.learned_prior:LearnedPriorVAE",
+    "latent_dim": 4,
+    "hidden": [32],
+    "prior_components": 3,
+}
+
+
 @pytest.mark.slow
 def test_your_own_model_and_data_join_the_report(tmp_path):
     """README's "Benchmark your own model", as a user follows it: the example family (a VAE with
@@ -166,13 +176,8 @@ def test_your_own_model_and_data_join_the_report(tmp_path):
         tmp_path / "repo", {"datasets": ["tiny_digits"], "variants": ["ae"], "seeds": [0]}, 1
     )
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["datasets"] = {"tiny_digits": {"format": "png_folder", "path": "examples/tiny_digits"}}
-    params["variants"]["learned_prior_vae"] = {
-        "family": "examples.learned_prior:LearnedPriorVAE",
-        "latent_dim": 4,
-        "hidden": [32],
-        "prior_components": 3,
-    }
+    params["datasets"] = dict(README_EXAMPLE_DATASETS)
+    params["variants"]["learned_prior_vae"] = dict(README_EXAMPLE_VARIANT)
     params["run"]["variants"] = ["learned_prior_vae"]
     params["evaluate"]["gmm_components"] = 2
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from aebench.cli import main
 from aebench.config import ParamsError, load_params, parse_params
 from aebench.tuning import (
     POINTS_FILE,
@@ -73,10 +74,6 @@ def test_a_grid_per_variant_with_selection_seeds(raw_params):
             },
             "the same number of points .* vae 3, ae 2",
         ),
-        (  # no default runs to compare the tuned setting with
-            {"seeds": [9], "grids": {"dae": {"key": "noise.level", "values": [0.5]}}},
-            "'dae' is not in run.variants",
-        ),
         ({"grids": {"vae": {"key": "beta", "values": [2]}}}, "missing required key 'seeds'"),
     ],
 )
@@ -84,6 +81,52 @@ def test_a_bad_tuning_section_is_one_message(raw_params, tuning, message):
     raw_params["tuning"] = tuning
     with pytest.raises(ParamsError, match=message):
         parse_params(raw_params)
+
+
+def test_a_grid_of_a_variant_not_run_is_checked_but_not_tuned(raw_params):
+    """A tuned setting is set beside its variant's default runs: a grid whose variant is not in
+    run.variants is not tuned, so shortening run.variants never breaks params.yaml."""
+    grids = {
+        "vae": {"key": "beta", "values": [2.0], "by": {"train.lr": [3e-3]}},
+        "dae": {"key": "noise.level", "values": [0.5], "by": {"train.lr": [3e-3]}},
+    }
+    params = parse_params(_with_tuning(raw_params, grids))
+    assert list(params.tuning.grids) == ["vae"] and params.tuning.not_run == ("dae",)
+    assert not [p for p in params.tuning.points if p.startswith("dae")]
+    assert not [v for v in (*params.study_points, *params.variant_lr) if v.startswith("dae")]
+    assert params.train_for("vae--train_lr-0p003--beta-2").lr == 3e-3
+    # still checked: a bad value of a grid not tuned is refused by name
+    grids["dae"]["values"] = [-1.0]
+    with pytest.raises(ParamsError, match=r"tuning\.grids"):
+        parse_params(_with_tuning(raw_params, grids))
+
+
+def test_tune_with_no_grid_of_a_run_variant_is_one_message(raw_params, tmp_path, capsys):
+    raw = _with_tuning(raw_params, {"dae": {"key": "noise.level", "values": [0.5]}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SystemExit) as exit_status:
+        main(["tune", "--params", str(tmp_path / "params.yaml")])
+    assert exit_status.value.code == 2
+    assert (
+        "none of the grids' variants (dae) is in run.variants (ae, vae)" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "tuning").exists()  # nothing written
+
+
+def test_readmes_own_model_run_validates_with_the_committed_tuning_section(tmp_path, capsys):
+    """README's "your own model" run lists two variants; the committed grids name nine."""
+    from tests.test_pipeline import README_EXAMPLE_DATASETS, README_EXAMPLE_VARIANT
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["datasets"] = dict(README_EXAMPLE_DATASETS)
+    raw["variants"]["learned_prior_vae"] = dict(README_EXAMPLE_VARIANT)
+    raw["run"].update(datasets=["tiny_digits"], variants=["ae", "learned_prior_vae"])
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    main(["validate", "--params", str(tmp_path / "params.yaml")])
+    out = capsys.readouterr().out
+    assert "tuning (`aebench tune`): 1 grid(s)" in out
+    assert "not tuned (not in run.variants): dae_gaussian, vae," in out
 
 
 def test_the_repository_points_file_matches_its_params():
