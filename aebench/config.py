@@ -1004,8 +1004,9 @@ def _parse_tuning(
     variant_lr: dict[str, float],
     points: dict[str, VariantSpec],
 ) -> TuningConfig | None:
-    """The tuning grids as studies of one variant each; their generated points join ``points``
-    (a point two grids or a study share is one variant)."""
+    """The tuning grids as studies of one variant each. Every grid is checked; the grids of
+    variants in run.variants are tuned, and only their generated points join ``points`` (a point
+    two grids or a study share is one variant)."""
     section = model.tuning
     if section is None:
         return None

@@ -95,7 +95,16 @@ def test_a_grid_of_a_variant_not_run_is_checked_but_not_tuned(raw_params):
     assert not [p for p in params.tuning.points if p.startswith("dae")]
     assert not [v for v in (*params.study_points, *params.variant_lr) if v.startswith("dae")]
     assert params.train_for("vae--train_lr-0p003--beta-2").lr == 3e-3
-    # still checked: a bad value of a grid not tuned is refused by name
+    # a study's point that the grid not tuned would also make stays the study's
+    raw_params["studies"] = {"noise": {"variants": ["dae"], "key": "noise.level", "values": [0.5]}}
+    params = parse_params(_with_tuning(raw_params, grids))
+    assert "dae--noise_level-0p5" in params.study_points
+    assert "dae--noise_level-0p5" not in params.tuning.points
+    del raw_params["studies"]
+    # still checked: a grid not tuned keeps the equal budget, and a bad value is refused by name
+    grids["dae"]["values"] = [0.5, 0.75]
+    with pytest.raises(ParamsError, match=r"the same number of points .* vae 4, dae 6"):
+        parse_params(_with_tuning(raw_params, grids))
     grids["dae"]["values"] = [-1.0]
     with pytest.raises(ParamsError, match=r"tuning\.grids"):
         parse_params(_with_tuning(raw_params, grids))

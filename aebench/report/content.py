@@ -468,7 +468,8 @@ def tuning_paragraph(variants: tuple[str, ...]) -> Paragraph:
     """Where the tuned settings are: the rows above run at their declared settings."""
     names = ", ".join(f"`{v}`" for v in variants)
     return Paragraph(
-        f"The rows below run at their declared settings. {names} are also tuned: a grid per "
+        f"The rows below run at their declared settings. {names} "
+        f"{'is' if len(variants) == 1 else 'are'} also tuned: a grid per "
         "variant selected on the validation split per task, retrained with these seeds and set "
         "beside these rows in `reports/tuning/` (README.md, index.html), rendered by "
         "`aebench tune` (not part of this report's `dvc repro`)."
