@@ -82,7 +82,9 @@ def _validate(path: str) -> None:
         )
     tuning = params.tuning
     if tuning is not None:
-        runs = len(tuning.points) * len(tuning.seeds) * len(run.datasets)
+        from aebench.tuning import tuning_runs
+
+        runs = len(tuning_runs(params))
         line = f"tuning (`aebench tune`): {len(tuning.grids)} grid(s), {runs} grid run(s)"
         if tuning.not_run:
             line += f"; not tuned (not in run.variants): {', '.join(tuning.not_run)}"

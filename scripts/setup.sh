@@ -10,7 +10,8 @@ command -v "$python" >/dev/null || python=python3
 if [ ! -x .venv/bin/python ]; then
   # pyproject.toml pins Python 3.11 (the locked wheels): say so before pip fails on another
   if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-    echo "setup: aebench needs Python 3.11; $python is $(command -v "$python" >/dev/null && "$python" --version 2>&1 || echo "not found")." \
+    found=$("$python" --version 2>/dev/null || echo "not found")
+    echo "setup: aebench needs Python 3.11; $python is $found." \
       "Install python3.11, or name one with PYTHON=/path/to/python3.11" >&2
     exit 1
   fi
