@@ -11,8 +11,6 @@ export AEBENCH_SCREENSHOT="${AEBENCH_SCREENSHOT:-$PWD/test-artifacts/browser-dem
 mkdir -p "$(dirname "$AEBENCH_SCREENSHOT")"
 ruff check .
 ruff format --check . || echo "test: ruff format would restyle the files above (not a failure)"
-# One pytest worker per core: the end-to-end tests run one single-threaded stage at a time, so a
-# second worker uses the second core. Tests go out a module at a time (loadscope), so each
-# module-scoped fixture (a trained pipeline, say) is still built once. AEBENCH_TEST_WORKERS=0
-# runs them in this process (for --pdb, say).
+# One pytest worker per core, a module at a time (why: docs/testing.md#one-worker-per-core);
+# AEBENCH_TEST_WORKERS=0 runs in this process.
 python -m pytest -n "${AEBENCH_TEST_WORKERS:-auto}" --dist loadscope "$@"
