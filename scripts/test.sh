@@ -13,4 +13,4 @@ ruff check .
 ruff format --check . || echo "test: ruff format would restyle the files above (not a failure)"
 # One pytest worker per core, a module at a time (why: docs/testing.md#one-worker-per-core);
 # AEBENCH_TEST_WORKERS=0 runs in this process.
-python -m pytest -n "${AEBENCH_TEST_WORKERS:-auto}" --dist loadscope "$@"
+python -m pytest -n "${AEBENCH_TEST_WORKERS:-auto}" --dist loadscope --no-loadscope-reorder "$@"

@@ -44,8 +44,12 @@ NOT_QUICK_MODULES = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the quick subset (``pytest -m quick``, see docs/testing.md)."""
+    """Mark the quick subset (``pytest -m quick``, see docs/testing.md), and put the modules that
+    run DVC first: with one worker per core, a long module started last leaves the other worker
+    idle until it ends, while the many short ones fill the gaps wherever they fall."""
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if module not in NOT_QUICK_MODULES and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.quick)
+    heavy = {item.module for item in items if item.get_closest_marker("quick") is None}
+    items.sort(key=lambda item: item.module not in heavy)  # stable: each module keeps its order

@@ -51,7 +51,9 @@ def _copy_repo(root: Path, run: dict, epochs: int) -> Path:
     params["run"] = run
     params.pop("tuning", None)  # a copy tests the default pipeline; test_tuning.py the grids
     params["train"].update(max_epochs=epochs, patience=2, lr_plateau_patience=1)
-    params["evaluator"]["epochs"] = 3
+    # one epoch, one thread: the instrument only has to exist (tests/test_evaluator.py checks
+    # its quality), and a second thread would contend with the other pytest worker
+    params["evaluator"].update(epochs=1, threads=1)
     params["evaluate"]["importance_samples"] = 20
     params["evaluate"]["chain"] = {"chains": 40, "thin": 2, "trace_steps": 40, "window": 8}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
